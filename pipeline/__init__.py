@@ -1,0 +1,1 @@
+"""Library code the stages share. Nothing here knows about DVC."""

@@ -1,0 +1,213 @@
+"""The ResNet-8 classifier in its three forms: Keras, ONNX (ONNX Runtime) and PyTorch.
+
+Every form takes raw 0..255 float32 NHWC RGB images, as MLPerf Tiny's own evaluation feeds them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx2torch  # before TensorFlow: torchvision, which it imports, crashes if loaded after TF
+import onnxruntime as ort
+import torch
+
+from pipeline.errors import PipelineError
+from pipeline.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+BATCH_DIM = "batch"
+IMAGE_SHAPE = (32, 32, 3)
+
+
+class ModelError(PipelineError):
+    """A model file is missing, unreadable, or not the shape the pipeline expects."""
+
+
+def to_input(images: np.ndarray) -> np.ndarray:
+    """uint8 NHWC images as the model's float32 input (no scaling: the model expects 0..255)."""
+    return np.ascontiguousarray(images, dtype=np.float32)
+
+
+def batched(
+    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int
+) -> np.ndarray:
+    """Apply `predict` to uint8 images batch by batch and stack the outputs."""
+    return np.concatenate(
+        [predict(to_input(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    )
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not Path(path).is_file():
+        raise ModelError(f"{path}: {what} not found; run the stage that writes it (dvc repro)")
+    return Path(path)
+
+
+# --- Keras ------------------------------------------------------------------------------------
+
+
+def load_keras(path: Path):
+    import keras
+
+    require_file(path, "Keras model")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: cannot load as a Keras model ({err})") from err
+
+
+def keras_to_onnx(keras_model, opset: int) -> onnx.ModelProto:
+    """Convert with tf2onnx, then name the input, output and batch dimension."""
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = [tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=INPUT_NAME)]
+    model, _ = tf2onnx.convert.from_keras(keras_model, input_signature=signature, opset=opset)
+    rename_output(model, model.graph.output[0].name, OUTPUT_NAME)
+    for value in (*model.graph.input, *model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM  # tf2onnx names it unk__N
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def rename_output(model: onnx.ModelProto, old: str, new: str) -> None:
+    for node in model.graph.node:
+        node.output[:] = [new if name == old else name for name in node.output]
+        node.input[:] = [new if name == old else name for name in node.input]
+    for value in model.graph.output:
+        if value.name == old:
+            value.name = new
+
+
+# --- ONNX ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    inputs: dict[str, list[int | str]]
+    outputs: dict[str, list[int | str]]
+    nodes: int
+    parameters: int
+    opset: int
+
+
+def summarize(model: onnx.ModelProto) -> ModelSummary:
+    def shapes(values) -> dict[str, list[int | str]]:
+        return {
+            v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in values
+        }
+
+    parameters = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return ModelSummary(
+        shapes(model.graph.input),
+        shapes(model.graph.output),
+        len(model.graph.node),
+        parameters,
+        opset,
+    )
+
+
+def ort_session(path: Path, threads: int) -> ort.InferenceSession:
+    require_file(path, "ONNX model")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # ORT raises its own exception types per failure
+        raise ModelError(f"{path}: ONNX Runtime cannot load it ({err})") from err
+
+
+def ort_predict(session: ort.InferenceSession) -> Callable[[np.ndarray], np.ndarray]:
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})[0]
+
+
+def throughput(
+    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int, repeats: int
+) -> float:
+    """Images per second over `repeats` passes through `images`, after one warm-up batch."""
+    batch = to_input(images[:batch_size])
+    predict(batch)
+    inputs = [to_input(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for chunk in inputs:
+            predict(chunk)
+    return repeats * len(images) / (time.perf_counter() - start)
+
+
+# --- PyTorch ----------------------------------------------------------------------------------
+
+
+def onnx_to_torch(model: onnx.ModelProto) -> torch.fx.GraphModule:
+    """Convert with onnx2torch, in eval mode, with constant-shape reshapes made export-friendly."""
+    from onnx2torch.node_converters.reshape import OnnxReshape
+
+    module = onnx2torch.convert(model).eval()
+    graph = module.graph
+    for node in list(graph.nodes):
+        # OnnxReshape branches on the shape tensor's values, which torch.export cannot trace.
+        if node.op != "call_module" or not isinstance(
+            module.get_submodule(node.target), OnnxReshape
+        ):
+            continue
+        source, shape_node = node.args
+        if shape_node.op != "get_attr":
+            continue
+        shape = tuple(int(s) for s in module.get_buffer(shape_node.target))
+        if 0 in shape:
+            raise ModelError(
+                f"reshape {node.target} copies a dimension (0 in {shape}); unsupported for export"
+            )
+        with graph.inserting_before(node):
+            node.replace_all_uses_with(graph.call_function(torch.reshape, (source, shape)))
+        graph.erase_node(node)
+    graph.eliminate_dead_code()
+    module.recompile()
+    return module
+
+
+def export_torch(module: torch.nn.Module, path: Path, max_batch: int = 65_536) -> None:
+    """Save a `torch.export` program with a dynamic batch: loading it runs no pickled code."""
+    example = torch.zeros(2, *IMAGE_SHAPE)
+    batch = torch.export.Dim(BATCH_DIM, min=1, max=max_batch)
+    program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
+    with atomic_path(path) as tmp:
+        torch.export.save(program, tmp)
+
+
+def load_torch(path: Path) -> torch.nn.Module:
+    require_file(path, "PyTorch program")
+    return torch.export.load(path).module()
+
+
+def torch_predict(module: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    def predict(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(batch)).numpy()
+
+    return predict
+
+
+# --- comparison ---------------------------------------------------------------------------------
+
+
+def parity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """How closely two models' outputs on the same images agree."""
+    return {
+        "max_abs_diff": float(np.max(np.abs(reference - candidate))),
+        "argmax_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
+    }

@@ -1,0 +1,35 @@
+"""Every file the pipeline reads or writes, in one place (dvc.yaml lists the same paths)."""
+
+from pathlib import Path
+
+DATA = Path("data")
+MODELS = Path("models")
+METRICS = Path("metrics")
+PLOTS = Path("plots")
+REPORTS = Path("reports")
+LOGS = Path("logs")
+
+TRAIN_SET = DATA / "cifar10" / "train.npz"
+TEST_SET = DATA / "cifar10" / "test.npz"
+PERF_SET = DATA / "cifar10" / "perf.npz"
+DOWNLOADS = DATA / "downloads"
+PROVENANCE = REPORTS / "provenance.json"
+
+KERAS_MODEL = MODELS / "resnet8.h5"
+ONNX_MODEL = MODELS / "resnet8.onnx"
+TORCH_MODEL = MODELS / "resnet8.pt2"
+CONVERSION_LOG = LOGS / "conversion.log"
+
+GENERATOR_DIR = MODELS / "dit"
+CHECKPOINTS = Path("checkpoints") / "dit"
+GENERATOR_ONNX = MODELS / "dit.onnx"
+QUANTIZED = MODELS / "quantized"
+
+
+def metrics(stage: str) -> Path:
+    return METRICS / f"{stage}.json"
+
+
+def timing(stage: str) -> Path:
+    """Timings live apart from quality metrics so reruns keep `dvc metrics diff` quiet."""
+    return REPORTS / "timing" / f"{stage}.json"

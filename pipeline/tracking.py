@@ -1,0 +1,88 @@
+"""MLflow runs for stages: params, metrics and small artifacts, tagged with commit and DVC exp."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "resnet8-dit"
+QUEUE_WORKSPACE = Path(".dvc") / "tmp" / "exps"
+
+
+def project_root(cwd: Path | None = None) -> Path:
+    """The project folder, also from inside a temporary workspace of a queued DVC experiment."""
+    cwd = (cwd or Path.cwd()).resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - len(QUEUE_WORKSPACE.parts)):
+        if parts[i : i + len(QUEUE_WORKSPACE.parts)] == QUEUE_WORKSPACE.parts:
+            return Path(*parts[:i])
+    return cwd
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifacts of a SQLite store sit beside the database file; servers choose their own."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, params: Mapping[str, Any]) -> Iterator[Any]:
+    """An MLflow run for one stage execution, with its params logged."""
+    import mlflow  # slow to import; only stages that track pay for it
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_location(uri))
+    mlflow.set_experiment(EXPERIMENT)
+    tags = {"stage": stage, "git_commit": git_commit()}
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
+    name = f"{stage}-{tags.get('dvc_exp_name', 'workspace')}"
+    with mlflow.start_run(run_name=name, tags=tags) as run:
+        mlflow.log_params(flatten(params))
+        log.info("MLflow run %s (%s) at %s", run.info.run_id, name, tracking_uri())
+        yield mlflow
+
+
+def log_metrics(tracker: Any, metrics: Mapping[str, Any], prefix: str = "") -> None:
+    """Log the numeric leaves of a nested metrics mapping."""
+    numeric = {
+        k: float(v)
+        for k, v in flatten(metrics, prefix).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    tracker.log_metrics(numeric)

@@ -1,0 +1,1 @@
+"""One module per DVC stage; each is run as `python -m stages.<name>`."""

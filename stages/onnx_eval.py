@@ -1,0 +1,74 @@
+"""Stage `onnx_eval`: accuracy, per-class accuracy, confusion matrix and throughput with ORT."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pipeline import classifier, paths
+from pipeline.console import run_stage
+from pipeline.datasets import ImageSet
+from pipeline.evaluation import classification_metrics, write_confusion_rows
+from pipeline.files import write_json
+from pipeline.params import as_dict, bounded, load_params
+from pipeline.runtime import RuntimeParams
+from pipeline.tracking import log_metrics, stage_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OnnxEvalParams:
+    throughput_batch_sizes: list[int]
+    throughput_repeats: int = bounded(1, 100)
+
+
+@dataclass(frozen=True)
+class Params:
+    runtime: RuntimeParams
+    onnx_eval: OnnxEvalParams
+
+
+def main() -> None:
+    params = load_params(Params)
+    session = classifier.ort_session(paths.ONNX_MODEL, params.runtime.threads)
+    predict = classifier.ort_predict(session)
+
+    metrics = {}
+    for split, path in (("test", paths.TEST_SET), ("perf", paths.PERF_SET)):
+        data = ImageSet.load(path)
+        predictions = classifier.batched(predict, data.images, params.runtime.batch_size).argmax(1)
+        metrics[split] = classification_metrics(data.labels, predictions, data.class_names)
+        write_confusion_rows(
+            paths.PLOTS / "onnx_eval" / f"confusion_{split}.csv",
+            data.labels,
+            predictions,
+            data.class_names,
+        )
+        log.info(
+            "%s: accuracy %.4f (%d/%d)",
+            split,
+            metrics[split]["accuracy"],
+            metrics[split]["correct"],
+            metrics[split]["total"],
+        )
+
+    test_images = ImageSet.load(paths.TEST_SET).images
+    timing = {"threads": params.runtime.threads, "images": len(test_images), "images_per_s": {}}
+    for batch_size in params.onnx_eval.throughput_batch_sizes:
+        rate = classifier.throughput(
+            predict, test_images, batch_size, params.onnx_eval.throughput_repeats
+        )
+        timing["images_per_s"][f"batch_{batch_size}"] = round(rate, 1)
+        log.info("throughput at batch %d: %.0f images/s", batch_size, rate)
+
+    write_json(paths.metrics("onnx_eval"), metrics)
+    write_json(paths.timing("onnx_eval"), timing)
+    with stage_run("onnx_eval", as_dict(params)) as tracker:
+        log_metrics(tracker, metrics)
+        log_metrics(tracker, timing["images_per_s"], prefix="images_per_s.")
+        tracker.log_artifacts(str(paths.PLOTS / "onnx_eval"), "plots")
+
+
+if __name__ == "__main__":
+    run_stage(main)

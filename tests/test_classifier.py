@@ -1,0 +1,118 @@
+"""Keras -> ONNX -> PyTorch conversions on a small ResNet-like model the test builds."""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from pipeline import classifier
+from tests.conftest import random_images, run_module, write_params
+
+
+@pytest.fixture(scope="module")
+def keras_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    skip = x
+    x = keras.layers.Conv2D(8, 3, padding="same")(x)
+    x = keras.layers.Add()([x, skip])
+    x = keras.layers.AveragePooling2D(pool_size=x.shape[1:3])(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def onnx_path(keras_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    onnx.save(classifier.keras_to_onnx(keras_model, opset=15), path)
+    return path
+
+
+def test_onnx_model_has_named_input_output_and_batch_dim(onnx_path: Path) -> None:
+    summary = classifier.summarize(onnx.load(onnx_path))
+    assert summary.inputs == {"input": ["batch", 32, 32, 3]}
+    assert summary.outputs == {"probabilities": ["batch", 10]}
+    assert summary.opset == 15
+
+
+def test_onnx_matches_keras_at_two_batch_sizes(keras_model, onnx_path: Path) -> None:
+    predict = classifier.ort_predict(classifier.ort_session(onnx_path, threads=1))
+    for count in (3, 17):
+        images = classifier.to_input(random_images(count, seed=count))
+        parity = classifier.parity(keras_model.predict(images, verbose=0), predict(images))
+        assert parity["max_abs_diff"] < 1e-5
+        assert parity["argmax_agreement"] == 1.0
+
+
+def test_torch_export_reloads_and_matches_onnx(onnx_path: Path, tmp_path: Path) -> None:
+    module = classifier.onnx_to_torch(onnx.load(onnx_path))
+    classifier.export_torch(module, tmp_path / "model.pt2")
+    reloaded = classifier.load_torch(tmp_path / "model.pt2")
+    ort_predict = classifier.ort_predict(classifier.ort_session(onnx_path, threads=1))
+    for count in (1, 5):
+        images = classifier.to_input(random_images(count, seed=count))
+        torch_out = classifier.torch_predict(reloaded)(images)
+        assert torch_out.shape == (count, 10)
+        assert np.abs(torch_out - ort_predict(images)).max() < 1e-5
+
+
+def test_parity_reports_disagreement() -> None:
+    reference = np.array([[0.9, 0.1], [0.2, 0.8]])
+    candidate = np.array([[0.9, 0.1], [0.6, 0.4]])
+    assert classifier.parity(reference, candidate) == pytest.approx(
+        {"max_abs_diff": 0.4, "argmax_agreement": 0.5}
+    )
+
+
+def test_unloadable_onnx_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"not a model")
+    with pytest.raises(classifier.ModelError, match="broken.onnx: ONNX Runtime cannot load it"):
+        classifier.ort_session(path, threads=1)
+
+
+STAGE_PARAMS = {
+    "runtime": {"threads": 1, "batch_size": 8},
+    "keras_to_onnx": {"opset": 15, "parity_images": 4, "batch_size": 4},
+    "onnx_eval": {"throughput_batch_sizes": [2], "throughput_repeats": 1},
+    "onnx_to_torch": {"parity_images": 4},
+}
+
+
+@pytest.mark.parametrize("stage", ["keras_to_onnx", "onnx_eval", "onnx_to_torch"])
+def test_stage_without_its_input_model_names_the_file(stage: str, tmp_path: Path) -> None:
+    write_params(tmp_path, STAGE_PARAMS)
+    result = run_module(f"stages.{stage}", tmp_path)
+    assert result.returncode == 1
+    assert "not found; run the stage that writes it" in result.stderr
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_onnx_to_torch_cli_takes_input_and_output(onnx_path: Path, tmp_path: Path) -> None:
+    from pipeline.datasets import ImageSet
+
+    write_params(tmp_path, STAGE_PARAMS)
+    ImageSet(random_images(6), np.arange(6) % 10, tuple("abcdefghij")).save(
+        tmp_path / "data/cifar10/test.npz"
+    )
+    result = run_module(
+        "stages.onnx_to_torch", tmp_path, "--input", str(onnx_path), "--output", "out/model.pt2"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out/model.pt2").is_file()
+
+
+def test_out_of_range_opset_is_rejected_naming_the_key(tmp_path: Path) -> None:
+    write_params(
+        tmp_path, {**STAGE_PARAMS, "keras_to_onnx": {**STAGE_PARAMS["keras_to_onnx"], "opset": 99}}
+    )
+    result = run_module("stages.keras_to_onnx", tmp_path)
+    assert result.returncode == 1
+    assert "keras_to_onnx.opset: 99 is out of range [13, 21]" in result.stderr
