@@ -130,6 +130,19 @@ def ort_session(path: Path, threads: int) -> ort.InferenceSession:
         raise ModelError(f"{path}: ONNX Runtime cannot load it ({err})") from err
 
 
+def feature_session(path: Path, threads: int) -> ort.InferenceSession:
+    """A session whose output is the penultimate layer: the input of the final MatMul/Gemm."""
+    model = onnx.load(str(require_file(path, "ONNX model")))
+    head = [node for node in model.graph.node if node.op_type in ("MatMul", "Gemm")][-1]
+    del model.graph.output[:]
+    model.graph.output.append(onnx.helper.make_empty_tensor_value_info(head.input[0]))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
 def ort_predict(session: ort.InferenceSession) -> Callable[[np.ndarray], np.ndarray]:
     name = session.get_inputs()[0].name
     return lambda batch: session.run(None, {name: batch})[0]

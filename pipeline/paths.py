@@ -21,7 +21,12 @@ TORCH_MODEL = MODELS / "resnet8.pt2"
 CONVERSION_LOG = LOGS / "conversion.log"
 
 GENERATOR_DIR = MODELS / "dit"
-CHECKPOINTS = Path("checkpoints") / "dit"
+GENERATOR_WEIGHTS = GENERATOR_DIR / "ema.safetensors"
+GENERATOR_CONFIG = GENERATOR_DIR / "config.json"
+DRAWN_INDICES = GENERATOR_DIR / "drawn_indices.npz"
+DIT_CHECKPOINT = Path("checkpoints") / "dit" / "last.pt"
+MODEL_CARD = REPORTS / "model_card.md"
+VALIDATION_REPORT = REPORTS / "validation.md"
 GENERATOR_ONNX = MODELS / "dit.onnx"
 QUANTIZED = MODELS / "quantized"
 
