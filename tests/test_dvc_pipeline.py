@@ -21,16 +21,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 GENERATED = ("dvc.lock", "metrics/", "plots/", "reports/", "logs/")
-STAGES = (
-    "download",
-    "keras_to_onnx",
-    "onnx_eval",
-    "onnx_to_torch",
-    "train_dit",
-    "export_generator",
-    "quantize",
-    "validate",
-)
+STAGES = tuple(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 CLASSIFIER_BRANCH = ("keras_to_onnx", "onnx_eval", "onnx_to_torch")
 GENERATOR_BRANCH = ("train_dit", "export_generator")
 QUALITY_METRICS = tuple(f"metrics/{stage}.json" for stage in STAGES[1:])
