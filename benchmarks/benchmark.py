@@ -25,14 +25,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import classifier, paths  # noqa: E402
-from pipeline.datasets import ImageSet  # noqa: E402
-from pipeline.dit import DiT, DiTConfig  # noqa: E402
-from pipeline.flow import flow_matching_loss  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
-from pipeline.quantization import interleaved_throughput  # noqa: E402
-from stages.quantize import CLASSIFIERS, GENERATORS, generator_inputs  # noqa: E402
-from stages.train_dit import Params as TrainParams  # noqa: E402
+from pipeline import classifier, paths
+from pipeline.datasets import ImageSet
+from pipeline.dit import DiT, DiTConfig
+from pipeline.flow import flow_matching_loss
+from pipeline.params import load_params
+from pipeline.quantization import interleaved_throughput
+from stages.quantize import CLASSIFIERS, GENERATORS, generator_inputs
+from stages.train_dit import Params as TrainParams
 
 
 def table(title: str, rates: dict[str, float], unit: str, baseline: str) -> None:
@@ -55,12 +55,13 @@ def classifier_speed(batch_size: int, rounds: int, threads: int) -> None:
     runs["onnx2torch (torch.export)"] = lambda: classifier.torch_predict(torch_model)(batch)
     rates = interleaved_throughput(runs, batch_size, rounds)
     table(f"ResNet-8, batch {batch_size}, images/s", rates, "images/s", "keras predict")
-    predictions = {name: classifier.ort_predict(classifier.ort_session(path, threads))
-                   for name, path in CLASSIFIERS.items()}
     test = ImageSet.load(paths.TEST_SET)
-    print("  accuracy on the test set: " + ", ".join(
-        f"{name} {np.mean(classifier.batched(p, test.images, 256).argmax(1) == test.labels):.4f}"
-        for name, p in predictions.items()))
+    accuracy = {}
+    for name, path in CLASSIFIERS.items():
+        predict = classifier.ort_predict(classifier.ort_session(path, threads))
+        predicted = classifier.batched(predict, test.images, 256).argmax(1)
+        accuracy[name] = float(np.mean(predicted == test.labels))
+    print("  accuracy on the test set: " + ", ".join(f"{n} {a:.4f}" for n, a in accuracy.items()))
 
 
 def generator_speed(batch_size: int, rounds: int, threads: int) -> None:
@@ -70,8 +71,9 @@ def generator_speed(batch_size: int, rounds: int, threads: int) -> None:
         feed = generator_inputs(session, batch_size, seed=0)
         runs[f"onnxruntime {name}"] = lambda s=session, f=feed: s.run(None, f)
     rates = interleaved_throughput(runs, batch_size, rounds)
-    table(f"DiT guided velocity, batch {batch_size}, images/s", rates, "images/s",
-          "onnxruntime fp32")
+    table(
+        f"DiT guided velocity, batch {batch_size}, images/s", rates, "images/s", "onnxruntime fp32"
+    )
 
 
 def training_speed(rounds: int) -> None:
@@ -86,20 +88,32 @@ def training_speed(rounds: int) -> None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         generator = torch.Generator().manual_seed(0)
 
-        def step(model=model, optimizer=optimizer, generator=generator,
-                 bf16=precision == "bf16") -> None:
+        def step(
+            model=model, optimizer=optimizer, generator=generator, bf16=precision == "bf16"
+        ) -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = flow_matching_loss(model, x, y, time_mode="logit_normal",
-                                          label_dropout=0.1, null_class=config.num_classes,
-                                          generator=generator)
+                loss = flow_matching_loss(
+                    model,
+                    x,
+                    y,
+                    time_mode="logit_normal",
+                    label_dropout=0.1,
+                    null_class=config.num_classes,
+                    generator=generator,
+                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
 
         steps[f"train step {precision}"] = step
     rates = interleaved_throughput(steps, batch, rounds)
-    table(f"train_dit ({params.model.width}w/{params.model.depth}d/p{params.model.patch_size}, "
-          f"batch {batch}), images/s", rates, "images/s", "train step fp32")
+    table(
+        f"train_dit ({params.model.width}w/{params.model.depth}d/p{params.model.patch_size}, "
+        f"batch {batch}), images/s",
+        rates,
+        "images/s",
+        "train step fp32",
+    )
 
 
 def pipeline_wall_time() -> None:
@@ -108,31 +122,42 @@ def pipeline_wall_time() -> None:
     subprocess.run([*dvc, "repro"], check=True, capture_output=True)
     noop = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
-        files = subprocess.run(["git", "ls-files"], capture_output=True, text=True,
-                               check=True).stdout.split()
+        files = subprocess.run(
+            ["git", "ls-files"], capture_output=True, text=True, check=True
+        ).stdout.split()
         for name in files:
             (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(name, Path(tmp) / name)
         subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
         start = time.perf_counter()
-        subprocess.run([*dvc, "repro"], cwd=tmp, check=True, capture_output=True,
-                       env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
-                                                  f"{os.environ['PATH']}"})
+        subprocess.run(
+            [*dvc, "repro"],
+            cwd=tmp,
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        )
         clean = time.perf_counter() - start
     print(f"\ndvc repro: no-op {noop:.1f} s; default pipeline from clean {clean / 60:.1f} min")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--pipeline", action="store_true",
-                        help="also time a no-op and a from-clean `dvc repro` (minutes)")
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="also time a no-op and a from-clean `dvc repro` (minutes)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{args.threads} threads, torch {torch.__version__}")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.threads} threads, torch {torch.__version__}"
+    )
     for batch in (64, 256):
         classifier_speed(batch, args.rounds, args.threads)
     generator_speed(16, args.rounds, args.threads)
