@@ -31,7 +31,7 @@ from pipeline.dit import DiT, DiTConfig
 from pipeline.flow import flow_matching_loss
 from pipeline.params import load_params
 from pipeline.quantization import interleaved_throughput
-from stages.quantize import CLASSIFIERS, GENERATORS, generator_inputs
+from stages.quantize import generator_inputs
 from stages.train_dit import Params as TrainParams
 
 
@@ -48,7 +48,7 @@ def classifier_speed(batch_size: int, rounds: int, threads: int) -> None:
     keras_model = classifier.load_keras(paths.KERAS_MODEL)
     torch_model = classifier.load_torch(paths.TORCH_MODEL)
     runs: dict[str, Callable[[], object]] = {}
-    for name, path in CLASSIFIERS.items():
+    for name, path in paths.CLASSIFIER_VARIANTS.items():
         session = classifier.ort_session(path, threads)
         runs[f"onnxruntime {name}"] = lambda s=session: s.run(None, {"input": batch})
     runs["keras predict"] = lambda: keras_model.predict(batch, batch_size=batch_size, verbose=0)
@@ -57,7 +57,7 @@ def classifier_speed(batch_size: int, rounds: int, threads: int) -> None:
     table(f"ResNet-8, batch {batch_size}, images/s", rates, "images/s", "keras predict")
     test = ImageSet.load(paths.TEST_SET)
     accuracy = {}
-    for name, path in CLASSIFIERS.items():
+    for name, path in paths.CLASSIFIER_VARIANTS.items():
         predict = classifier.ort_predict(classifier.ort_session(path, threads))
         predicted = classifier.batched(predict, test.images, 256).argmax(1)
         accuracy[name] = float(np.mean(predicted == test.labels))
@@ -66,7 +66,7 @@ def classifier_speed(batch_size: int, rounds: int, threads: int) -> None:
 
 def generator_speed(batch_size: int, rounds: int, threads: int) -> None:
     runs = {}
-    for name, path in GENERATORS.items():
+    for name, path in paths.GENERATOR_VARIANTS.items():
         session = classifier.ort_session(path, threads)
         feed = generator_inputs(session, batch_size, seed=0)
         runs[f"onnxruntime {name}"] = lambda s=session, f=feed: s.run(None, f)
@@ -118,6 +118,7 @@ def training_speed(rounds: int) -> None:
 
 def pipeline_wall_time() -> None:
     dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "repro"], check=True, capture_output=True)  # bring it up to date first
     start = time.perf_counter()
     subprocess.run([*dvc, "repro"], check=True, capture_output=True)
     noop = time.perf_counter() - start

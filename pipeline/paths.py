@@ -29,6 +29,16 @@ MODEL_CARD = REPORTS / "model_card.md"
 VALIDATION_REPORT = REPORTS / "validation.md"
 GENERATOR_ONNX = MODELS / "dit.onnx"
 QUANTIZED = MODELS / "quantized"
+CLASSIFIER_VARIANTS = {
+    "fp32": ONNX_MODEL,
+    "int8": QUANTIZED / "resnet8_int8.onnx",
+    "fp16": QUANTIZED / "resnet8_fp16.onnx",
+}
+GENERATOR_VARIANTS = {
+    "fp32": GENERATOR_ONNX,
+    "int8": QUANTIZED / "dit_int8.onnx",
+    "fp16": QUANTIZED / "dit_fp16.onnx",
+}
 
 
 def metrics(stage: str) -> Path:

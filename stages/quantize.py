@@ -21,17 +21,6 @@ from pipeline.tracking import log_metrics, stage_run
 
 log = logging.getLogger(__name__)
 
-CLASSIFIERS = {
-    "fp32": paths.ONNX_MODEL,
-    "int8": paths.QUANTIZED / "resnet8_int8.onnx",
-    "fp16": paths.QUANTIZED / "resnet8_fp16.onnx",
-}
-GENERATORS = {
-    "fp32": paths.GENERATOR_ONNX,
-    "int8": paths.QUANTIZED / "dit_int8.onnx",
-    "fp16": paths.QUANTIZED / "dit_fp16.onnx",
-}
-
 
 @dataclass(frozen=True)
 class QuantizeParams:
@@ -58,13 +47,13 @@ def main() -> None:
     ]
     quantization.quantize_classifier_int8(
         paths.ONNX_MODEL,
-        CLASSIFIERS["int8"],
+        paths.CLASSIFIER_VARIANTS["int8"],
         classifier.to_input(calibration),
         per_channel=config.per_channel,
     )
-    quantization.convert_fp16(paths.ONNX_MODEL, CLASSIFIERS["fp16"])
-    quantization.quantize_dynamic_matmul(paths.GENERATOR_ONNX, GENERATORS["int8"])
-    quantization.convert_fp16(paths.GENERATOR_ONNX, GENERATORS["fp16"])
+    quantization.convert_fp16(paths.ONNX_MODEL, paths.CLASSIFIER_VARIANTS["fp16"])
+    quantization.quantize_dynamic_matmul(paths.GENERATOR_ONNX, paths.GENERATOR_VARIANTS["int8"])
+    quantization.convert_fp16(paths.GENERATOR_ONNX, paths.GENERATOR_VARIANTS["fp16"])
 
     metrics = {"classifier": measure_classifiers(params), "generator": measure_generators(params)}
     timing = {
@@ -95,7 +84,7 @@ def measure_classifiers(params: Params) -> dict:
         for split, path in (("test", paths.TEST_SET), ("perf", paths.PERF_SET))
     }
     results = {}
-    for name, path in CLASSIFIERS.items():
+    for name, path in paths.CLASSIFIER_VARIANTS.items():
         predict = classifier.ort_predict(classifier.ort_session(path, params.runtime.threads))
         results[name] = {"bytes": path.stat().st_size}
         for split, data in sets.items():
@@ -126,7 +115,7 @@ def measure_generators(params: Params) -> dict:
     """Size of each generator variant and its velocity error against fp32 on fixed inputs."""
     sessions = {
         name: classifier.ort_session(path, params.runtime.threads)
-        for name, path in GENERATORS.items()
+        for name, path in paths.GENERATOR_VARIANTS.items()
     }
     inputs = generator_inputs(
         sessions["fp32"], params.quantize.generator_batch_size, params.quantize.seed
@@ -137,7 +126,7 @@ def measure_generators(params: Params) -> dict:
         velocity = session.run(None, inputs)[0]
         error = np.abs(velocity - reference)
         results[name] = {
-            "bytes": GENERATORS[name].stat().st_size,
+            "bytes": paths.GENERATOR_VARIANTS[name].stat().st_size,
             "velocity_max_abs_error": float(error.max()),
             "velocity_relative_l2_error": float(
                 np.linalg.norm(velocity - reference) / np.linalg.norm(reference)
@@ -148,13 +137,15 @@ def measure_generators(params: Params) -> dict:
 
 def throughput_classifiers(params: Params) -> dict[str, float]:
     batch = classifier.to_input(ImageSet.load(paths.TEST_SET).images[: params.runtime.batch_size])
-    return _interleaved(CLASSIFIERS, params, lambda session: {"input": batch}, len(batch))
+    return _interleaved(
+        paths.CLASSIFIER_VARIANTS, params, lambda session: {"input": batch}, len(batch)
+    )
 
 
 def throughput_generators(params: Params) -> dict[str, float]:
     batch = params.quantize.generator_batch_size
     return _interleaved(
-        GENERATORS,
+        paths.GENERATOR_VARIANTS,
         params,
         lambda session: generator_inputs(session, batch, params.quantize.seed),
         batch,

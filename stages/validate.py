@@ -17,7 +17,6 @@ from pipeline.onnx_sampler import sample_class
 from pipeline.params import as_dict, bounded, load_params
 from pipeline.runtime import RuntimeParams
 from pipeline.tracking import log_metrics, stage_run
-from stages.quantize import CLASSIFIERS, GENERATORS
 from stages.train_dit import TrainDitParams
 
 log = logging.getLogger(__name__)
@@ -103,19 +102,19 @@ def main() -> None:
         ),
         gates.at_most(
             "classifier_bytes",
-            CLASSIFIERS["fp32"].stat().st_size,
+            paths.CLASSIFIER_VARIANTS["fp32"].stat().st_size,
             limits.classifier_bytes_max,
             "fp32 ONNX file size",
         ),
         gates.at_most(
             "classifier_int8_bytes",
-            CLASSIFIERS["int8"].stat().st_size,
+            paths.CLASSIFIER_VARIANTS["int8"].stat().st_size,
             limits.classifier_int8_bytes_max,
             "int8 ONNX file size",
         ),
         gates.at_most(
             "generator_bytes",
-            GENERATORS["fp32"].stat().st_size,
+            paths.GENERATOR_VARIANTS["fp32"].stat().st_size,
             limits.generator_bytes_max,
             "fp32 generator ONNX file size",
         ),
