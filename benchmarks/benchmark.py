@@ -30,7 +30,7 @@ from pipeline.datasets import ImageSet
 from pipeline.dit import DiT, DiTConfig
 from pipeline.flow import flow_matching_loss
 from pipeline.params import load_params
-from pipeline.quantization import interleaved_throughput
+from pipeline.timing import interleaved_throughput
 from stages.quantize import generator_inputs
 from stages.train_dit import Params as TrainParams
 

@@ -6,7 +6,6 @@ Every form takes raw 0..255 float32 NHWC RGB images, as MLPerf Tiny's own evalua
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import onnxruntime as ort
 import torch
 
 from pipeline.errors import PipelineError
-from pipeline.files import atomic_path
+from pipeline.files import atomic_path, require_file
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +45,6 @@ def batched(
     )
 
 
-def require_file(path: Path, what: str) -> Path:
-    if not Path(path).is_file():
-        raise ModelError(f"{path}: {what} not found; run the stage that writes it (dvc repro)")
-    return Path(path)
-
-
 # --- Keras ------------------------------------------------------------------------------------
 
 
@@ -75,8 +68,56 @@ def keras_to_onnx(keras_model, opset: int) -> onnx.ModelProto:
     rename_output(model, model.graph.output[0].name, OUTPUT_NAME)
     for value in (*model.graph.input, *model.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM  # tf2onnx names it unk__N
+    freeze_reshapes(model)
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def freeze_reshapes(model: onnx.ModelProto) -> None:
+    """Give each Reshape whose target shape is computed at run time a constant target.
+
+    tf2onnx's optimizer visits nodes in an order that varies between runs: now and then Flatten
+    survives as Shape -> Gather -> Slice -> Concat -> Reshape, which torch.export cannot trace.
+    Shape inference with data propagation knows the result, (batch, 64) here: say so as (-1, 64).
+    """
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    shapes = {
+        value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+        for value in (*inferred.input, *inferred.value_info, *inferred.output)
+    }
+    constants = {tensor.name for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or node.input[1] in constants:
+            continue
+        source, target = shapes.get(node.input[0]), shapes.get(node.output[0])
+        keeps_batch = (
+            bool(source and target) and isinstance(source[0], str) and source[0] == target[0]
+        )
+        if not keeps_batch or not all(isinstance(d, int) and d > 0 for d in target[1:]):
+            continue
+        shape = onnx.numpy_helper.from_array(
+            np.array([-1, *target[1:]], np.int64), f"{node.output[0]}_shape"
+        )
+        model.graph.initializer.append(shape)
+        node.input[1] = shape.name
+    remove_dead_nodes(model)
+
+
+def remove_dead_nodes(model: onnx.ModelProto) -> None:
+    """Drop nodes and initializers that no graph output depends on."""
+    graph = model.graph
+    needed = {value.name for value in graph.output}
+    live = []
+    for node in reversed(graph.node):
+        if needed.intersection(node.output):
+            live.append(node)
+            needed.update(node.input)
+    live.reverse()
+    del graph.node[:]
+    graph.node.extend(live)
+    kept = [tensor for tensor in graph.initializer if tensor.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
 
 
 def rename_output(model: onnx.ModelProto, old: str, new: str) -> None:
@@ -154,20 +195,6 @@ def ort_predict(session: ort.InferenceSession) -> Callable[[np.ndarray], np.ndar
     return lambda batch: session.run(None, {name: batch})[0]
 
 
-def throughput(
-    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int, repeats: int
-) -> float:
-    """Images per second over `repeats` passes through `images`, after one warm-up batch."""
-    batch = to_input(images[:batch_size])
-    predict(batch)
-    inputs = [to_input(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    start = time.perf_counter()
-    for _ in range(repeats):
-        for chunk in inputs:
-            predict(chunk)
-    return repeats * len(images) / (time.perf_counter() - start)
-
-
 # --- PyTorch ----------------------------------------------------------------------------------
 
 
@@ -185,7 +212,10 @@ def onnx_to_torch(model: onnx.ModelProto) -> torch.fx.GraphModule:
             continue
         source, shape_node = node.args
         if shape_node.op != "get_attr":
-            continue
+            raise ModelError(
+                f"reshape {node.target} takes its target shape from the graph at run time, "
+                "which torch.export cannot trace; convert with a constant shape"
+            )
         shape = tuple(int(s) for s in module.get_buffer(shape_node.target))
         if 0 in shape:
             raise ModelError(

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Files in and out: atomic writes (a reader sees the old file or the new one, never half of one)
+and a clear error for an input an earlier stage has not written."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from pipeline.errors import PipelineError
 
 
 @contextlib.contextmanager
@@ -64,3 +67,9 @@ def save_npz(path: Path | str, **arrays: np.ndarray) -> None:
 
 def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def require_file(path: Path | str, what: str) -> Path:
+    if not Path(path).is_file():
+        raise PipelineError(f"{path}: {what} not found; run the stage that writes it (dvc repro)")
+    return Path(path)

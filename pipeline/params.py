@@ -25,9 +25,11 @@ class ParamsError(PipelineError):
     """A value in params.yaml (or a file of the same shape) is missing, unknown or invalid."""
 
 
-def bounded(low: float | None = None, high: float | None = None) -> Any:
-    """A dataclass field whose value must lie in [low, high]."""
-    return dataclasses.field(metadata={"low": low, "high": high})
+def bounded(
+    low: float | None = None, high: float | None = None, default: Any = dataclasses.MISSING
+) -> Any:
+    """A dataclass field whose value (each value, for a list) must lie in [low, high]."""
+    return dataclasses.field(default=default, metadata={"low": low, "high": high})
 
 
 def load_params(schema: type[T], path: Path = PARAMS_FILE) -> T:
@@ -102,6 +104,12 @@ def _parse_dataclass(schema: type, value: Any, where: str) -> Any:
 
 
 def _check_bounds(value: Any, metadata: typing.Mapping[str, Any], key: str) -> None:
+    if isinstance(value, tuple):
+        for i, item in enumerate(value):
+            _check_bounds(item, metadata, f"{key}[{i}]")
+        return
+    if value is None:
+        return
     low, high = metadata.get("low"), metadata.get("high")
     if (low is not None and value < low) or (high is not None and value > high):
         span = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"

@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +53,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from pipeline.errors import PipelineError
-from pipeline.files import atomic_path
+from pipeline.files import atomic_path, require_file
 
 PathLike = str | os.PathLike[str]
 
@@ -67,14 +64,6 @@ _CALIBRATION = {
     "percentile": CalibrationMethod.Percentile,
 }
 _FORMATS = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
-
-
-def _existing(path: PathLike) -> Path:
-    """Return path as a Path, or raise PipelineError naming it."""
-    p = Path(path)
-    if not p.is_file():
-        raise PipelineError(f"ONNX model not found: {p} (run the stage that produces it first)")
-    return p
 
 
 class ImageCalibrationReader(CalibrationDataReader):
@@ -141,7 +130,7 @@ def quantize_classifier_int8(
     raw 0..255). Softmax always stays float and so do its input logits, so no QuantizeLinear or
     DequantizeLinear sits next to it. Defaults are the measured best, see the module docstring.
     """
-    src = _existing(model_path)
+    src = require_file(model_path, "ONNX model")
     if len(calibration_images) == 0:
         raise ValueError("calibration_images is empty")
     with tempfile.TemporaryDirectory(prefix="quant_pre_") as tmp_dir:
@@ -185,7 +174,7 @@ def convert_fp16(model_path: PathLike, output_path: PathLike) -> Path:
     """
     from onnxconverter_common import float16  # heavy import, only needed here
 
-    model = onnx.load(str(_existing(model_path)))
+    model = onnx.load(str(require_file(model_path, "ONNX model")))
     own_casts = {
         n.name
         for n in model.graph.node
@@ -242,7 +231,7 @@ def quantize_dynamic_matmul(model_path: PathLike, output_path: PathLike) -> Path
     Conv is left float: dynamically quantised Conv becomes ConvInteger, which the ORT CPU
     EP has no kernel for.
     """
-    src = _existing(model_path)
+    src = require_file(model_path, "ONNX model")
     with atomic_path(output_path) as tmp_out:
         quantize_dynamic(
             str(src),
@@ -251,22 +240,3 @@ def quantize_dynamic_matmul(model_path: PathLike, output_path: PathLike) -> Path
             weight_type=QuantType.QInt8,
         )
     return Path(output_path)
-
-
-def interleaved_throughput(
-    runs: dict[str, Callable[[], object]], batch_size: int, rounds: int
-) -> dict[str, float]:
-    """Images per second of each `run()` (one batch), measured side by side.
-
-    Variants take turns within every round and each gets the median of its rounds, so load
-    from elsewhere on a shared machine hits all of them alike.
-    """
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():
-        run()  # warm-up: first calls allocate and pick kernels
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: batch_size / float(np.median(spent)) for name, spent in times.items()}

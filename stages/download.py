@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import datasets, paths
+from pipeline import formats, paths
 from pipeline.console import run_stage
 from pipeline.datasets import DatasetError, ImageSet
 from pipeline.files import atomic_path, write_json
@@ -79,13 +79,13 @@ def main() -> None:
 
 
 def check_roles(sources: dict[str, Source]) -> None:
-    for role, formats in ROLES.items():
+    for role, accepted in ROLES.items():
         if role not in sources:
             raise SourceError(f"params.yaml: download.sources.{role} is missing")
-        if sources[role].format not in formats:
+        if sources[role].format not in accepted:
             raise SourceError(
                 f"source {role!r} has format {sources[role].format!r}; "
-                f"expected one of {list(formats)}"
+                f"expected one of {list(accepted)}"
             )
 
 
@@ -94,13 +94,13 @@ def read_image_sets(
 ) -> tuple[ImageSet, ImageSet, ImageSet]:
     log.info("reading cifar10 (%s)", sources["cifar10"].format)
     if sources["cifar10"].format == "cifar10-python":
-        train, test = datasets.read_cifar10_python(files["cifar10"])
+        train, test = formats.read_cifar10_python(files["cifar10"])
     else:
-        train, test = datasets.read_imagefolder_tar(files["cifar10"])
+        train, test = formats.read_imagefolder_tar(files["cifar10"])
     if sources["perf_samples"].format == "eembc-ic01-tar":
-        perf = datasets.read_eembc_ic01_tar(files["perf_samples"], test.class_names)
+        perf = formats.read_eembc_ic01_tar(files["perf_samples"], test.class_names)
     elif sources["cifar10"].format == "cifar10-python":
-        perf = test.subset(datasets.read_npy_indices(files["perf_samples"], len(test.labels)))
+        perf = test.subset(formats.read_npy_indices(files["perf_samples"], len(test.labels)))
     else:
         # The indices address the official test batch, whose order other formats do not keep.
         raise DatasetError(

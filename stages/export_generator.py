@@ -15,7 +15,7 @@ from pipeline import classifier, paths
 from pipeline.console import run_stage
 from pipeline.dit import DiT, DiTConfig, export_onnx
 from pipeline.errors import PipelineError
-from pipeline.files import atomic_path, read_json, write_json
+from pipeline.files import atomic_path, read_json, require_file, write_json
 from pipeline.flow import cfg_velocity_fn, sample
 from pipeline.onnx_sampler import onnx_velocity
 from pipeline.params import as_dict, bounded, load_params
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ExportGeneratorParams:
     opset: int = bounded(17, 21)
-    parity_batch_sizes: list[int]  # dynamic batch checked at each; use two sizes >= 2
+    parity_batch_sizes: list[int] = bounded(2, 4096)  # dynamic batch checked at each (two+)
     velocity_tolerance: float = bounded(0.0, 1.0)  # max |velocity ONNX - PyTorch|
     sample_tolerance: float = bounded(0.0, 2.0)  # max |sample ONNX - PyTorch| in [-1, 1] units
     seed: int = bounded(0, 2**63 - 1)
@@ -44,10 +44,10 @@ class Params:
 
 
 def load_generator() -> tuple[DiT, list[str]]:
-    config = read_json(classifier.require_file(paths.GENERATOR_CONFIG, "generator config"))
+    config = read_json(require_file(paths.GENERATOR_CONFIG, "generator config"))
     class_names = config.pop("class_names")
     model = DiT(DiTConfig.from_dict(config)).eval()
-    weights = classifier.require_file(paths.GENERATOR_WEIGHTS, "generator weights")
+    weights = require_file(paths.GENERATOR_WEIGHTS, "generator weights")
     model.load_state_dict(load_file(str(weights)))
     return model, class_names
 
@@ -55,8 +55,11 @@ def load_generator() -> tuple[DiT, list[str]]:
 def main() -> None:
     params = load_params(Params)
     config = params.export_generator
-    if len(config.parity_batch_sizes) < 2 or min(config.parity_batch_sizes) < 2:
-        raise PipelineError("export_generator.parity_batch_sizes: give at least two sizes >= 2")
+    if len(set(config.parity_batch_sizes)) < 2:
+        raise PipelineError(
+            "export_generator.parity_batch_sizes: give two sizes or more; one cannot show that "
+            "the batch dimension is dynamic"
+        )
     model, class_names = load_generator()
     with atomic_path(paths.GENERATOR_ONNX) as tmp:
         export_onnx(model, tmp, batch_size=2, opset=config.opset)

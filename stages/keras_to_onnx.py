@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import sys
 from dataclasses import dataclass
 
 import onnx
@@ -79,8 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # tf2onnx's optimizer iterates over sets: its graph depends on the hash seed, so pin it.
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        os.execve(sys.executable, [sys.executable, "-m", __spec__.name, *sys.argv[1:]], env)
     run_stage(main)

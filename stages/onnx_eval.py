@@ -12,6 +12,7 @@ from pipeline.evaluation import classification_metrics, write_confusion_rows
 from pipeline.files import write_json
 from pipeline.params import as_dict, bounded, load_params
 from pipeline.runtime import RuntimeParams
+from pipeline.timing import interleaved_throughput
 from pipeline.tracking import log_metrics, stage_run
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OnnxEvalParams:
-    throughput_batch_sizes: list[int]
-    throughput_repeats: int = bounded(1, 100)
+    throughput_batch_sizes: list[int] = bounded(1, 65_536)
+    throughput_rounds: int = bounded(1, 1000)  # timed batches per size; the median is reported
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ def main() -> None:
     predict = classifier.ort_predict(session)
 
     metrics = {}
-    for split, path in (("test", paths.TEST_SET), ("perf", paths.PERF_SET)):
-        data = ImageSet.load(path)
+    sets = {"test": ImageSet.load(paths.TEST_SET), "perf": ImageSet.load(paths.PERF_SET)}
+    for split, data in sets.items():
         predictions = classifier.batched(predict, data.images, params.runtime.batch_size).argmax(1)
         metrics[split] = classification_metrics(data.labels, predictions, data.class_names)
         write_confusion_rows(
@@ -53,12 +54,15 @@ def main() -> None:
             metrics[split]["total"],
         )
 
-    test_images = ImageSet.load(paths.TEST_SET).images
-    timing = {"threads": params.runtime.threads, "images": len(test_images), "images_per_s": {}}
+    rounds = params.onnx_eval.throughput_rounds
+    timing = {"threads": params.runtime.threads, "rounds": rounds, "images_per_s": {}}
     for batch_size in params.onnx_eval.throughput_batch_sizes:
-        rate = classifier.throughput(
-            predict, test_images, batch_size, params.onnx_eval.throughput_repeats
-        )
+        batch = classifier.to_input(sets["test"].images[:batch_size])
+        rate = interleaved_throughput(
+            {"onnx": lambda batch=batch: predict(batch)},
+            batch_size,
+            rounds,
+        )["onnx"]
         timing["images_per_s"][f"batch_{batch_size}"] = round(rate, 1)
         log.info("throughput at batch %d: %.0f images/s", batch_size, rate)
 

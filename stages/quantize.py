@@ -17,6 +17,7 @@ from pipeline.evaluation import classification_metrics
 from pipeline.files import read_json, write_json
 from pipeline.params import as_dict, bounded, load_params
 from pipeline.runtime import RuntimeParams
+from pipeline.timing import interleaved_throughput
 from pipeline.tracking import log_metrics, stage_run
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def _interleaved(
         session = classifier.ort_session(path, params.runtime.threads)
         feed = make_inputs(session)
         runs[name] = lambda session=session, feed=feed: session.run(None, feed)
-    rates = quantization.interleaved_throughput(runs, batch, params.quantize.throughput_rounds)
+    rates = interleaved_throughput(runs, batch, params.quantize.throughput_rounds)
     return {name: round(rate, 1) for name, rate in rates.items()}
 
 

@@ -42,7 +42,7 @@ class ValidateParams:
     gates: GateParams
     samples_per_class: int = bounded(1, 10_000)  # generated per class, from fixed seeds
     seed: int = bounded(0, 2**63 - 1)
-    guidance_sweep: list[float]  # also reported (not gated) at these guidance scales
+    guidance_sweep: list[float] = bounded(0.0, 100.0)  # reported (not gated) at these scales
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from pipeline import classifier
 from tests.conftest import random_images, run_module, write_params
@@ -63,6 +64,63 @@ def test_torch_export_reloads_and_matches_onnx(onnx_path: Path, tmp_path: Path) 
         assert np.abs(torch_out - ort_predict(images)).max() < 1e-5
 
 
+def flatten_model(target: str) -> onnx.ModelProto:
+    """(batch, 4, 2, 2) -> Reshape -> (batch, 16), its target shape from Shape -> Slice -> Concat
+    (as tf2onnx sometimes leaves Flatten) or, with target="input", a graph input."""
+    h = onnx.helper
+    x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 4, 2, 2])
+    y = h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", "features"])
+    inputs = [x]
+    constants = [
+        onnx.numpy_helper.from_array(np.array(v, np.int64), name)
+        for name, v in (("starts", [0]), ("ends", [1]), ("rest", [16]))
+    ]
+    nodes = [h.make_node("Reshape", ["x", "target"], ["y"], name="flatten")]
+    if target == "input":
+        inputs.append(h.make_tensor_value_info("target", onnx.TensorProto.INT64, [2]))
+    else:
+        nodes[:0] = [
+            h.make_node("Shape", ["x"], ["shape"]),
+            h.make_node("Slice", ["shape", "starts", "ends"], ["batch"]),
+            h.make_node("Concat", ["batch", "rest"], ["target"], axis=0),
+        ]
+    graph = h.make_graph(nodes, "flatten", inputs, [y], constants)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 15)], ir_version=8)
+
+
+def test_reshape_computed_at_run_time_is_frozen_and_exports(tmp_path: Path) -> None:
+    model = flatten_model("computed")
+    images = np.random.default_rng(0).normal(size=(3, 4, 2, 2)).astype(np.float32)
+    before = onnxruntime_run(model, images)
+    classifier.freeze_reshapes(model)
+    onnx.checker.check_model(model, full_check=True)
+    assert [node.op_type for node in model.graph.node] == ["Reshape"]
+    assert [t.name for t in model.graph.initializer] == ["y_shape"]
+    assert onnx.numpy_helper.to_array(model.graph.initializer[0]).tolist() == [-1, 16]
+    np.testing.assert_array_equal(onnxruntime_run(model, images), before)
+    program = torch.export.export(
+        classifier.onnx_to_torch(model),
+        (torch.zeros(2, 4, 2, 2),),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    np.testing.assert_array_equal(program.module()(torch.from_numpy(images)).numpy(), before)
+
+
+def test_reshape_torch_export_cannot_trace_is_named() -> None:
+    model = flatten_model("input")
+    classifier.freeze_reshapes(model)  # nothing to infer from: the target is an input
+    assert model.graph.node[0].input[1] == "target"
+    with pytest.raises(classifier.ModelError, match="flatten.*target shape .* at run time"):
+        classifier.onnx_to_torch(model)
+
+
+def onnxruntime_run(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": images})[0]
+
+
 def test_parity_reports_disagreement() -> None:
     reference = np.array([[0.9, 0.1], [0.2, 0.8]])
     candidate = np.array([[0.9, 0.1], [0.6, 0.4]])
@@ -81,7 +139,7 @@ def test_unloadable_onnx_file_is_named(tmp_path: Path) -> None:
 STAGE_PARAMS = {
     "runtime": {"threads": 1, "batch_size": 8},
     "keras_to_onnx": {"opset": 15, "parity_images": 4, "batch_size": 4},
-    "onnx_eval": {"throughput_batch_sizes": [2], "throughput_repeats": 1},
+    "onnx_eval": {"throughput_batch_sizes": [2], "throughput_rounds": 2},
     "onnx_to_torch": {"parity_images": 4},
 }
 

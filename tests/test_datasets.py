@@ -5,9 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.datasets import (
-    DatasetError,
-    ImageSet,
+from pipeline.datasets import DatasetError, ImageSet
+from pipeline.formats import (
     read_cifar10_python,
     read_eembc_ic01_tar,
     read_imagefolder_tar,

@@ -1,6 +1,7 @@
 """The DVC contract, proven by running DVC for real on a copy of the project with tiny params.
 
-One copy is shared by the tests in file order; tests that move it to another state put it back.
+One copy is shared by the tests; after each test it goes back to the commit it started from, so a
+failing test leaves the next one a clean workspace.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,7 @@ def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["keras_to_onnx"]["parity_images"] = 1000
     params["onnx_to_torch"]["parity_images"] = 1000
-    params["onnx_eval"].update(throughput_batch_sizes=[256], throughput_repeats=1)
+    params["onnx_eval"].update(throughput_batch_sizes=[256], throughput_rounds=5)
     params["train_dit"]["model"].update(width=32, depth=2, heads=2, patch_size=4)
     params["train_dit"]["train"].update(
         steps=20, batch_size=16, warmup_steps=2, checkpoint_every=10
@@ -88,9 +90,12 @@ class Project:
     def metrics(self, stage: str) -> dict:
         return json.loads((self.path / "metrics" / f"{stage}.json").read_text())
 
-    def reset(self) -> None:
-        """Back to the last commit, outputs included."""
-        self.git("reset", "-q", "--hard")
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").stdout.strip()
+
+    def reset(self, commit: str = "HEAD") -> None:
+        """Back to `commit`, outputs included."""
+        self.git("reset", "-q", "--hard", commit)
         self.dvc("checkout", "-q", "--force")
 
 
@@ -113,6 +118,13 @@ def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> Project:
     project.first_repro = project.dvc("repro")
     project.commit("first run")
     return project
+
+
+@pytest.fixture(autouse=True)
+def restored(project: Project) -> Iterator[None]:
+    start = project.head()
+    yield
+    project.reset(start)
 
 
 def test_repro_runs_all_eight_stages(project: Project) -> None:
@@ -147,20 +159,17 @@ def test_a_failing_gate_fails_repro_and_names_the_gate(project: Project) -> None
     assert "quality gates failed: classifier_perf_accuracy" in result.stderr + result.stdout
     verdict = project.metrics("validate")["gates"]["classifier_perf_accuracy"]
     assert verdict == {"value": 0.855, "threshold": 0.9, "rule": ">=", "pass": False}
-    project.reset()
 
 
 def test_train_param_change_reruns_only_the_generator_side(project: Project) -> None:
     result = project.dvc("exp", "run", "-S", "train_dit.train.steps=21")
     assert ran(result.stdout) == {*GENERATOR_BRANCH, "quantize", "validate"}
     assert project.metrics("train_dit")["steps"] == 21
-    project.reset()
 
 
 def test_opset_change_reruns_the_classifier_side_only(project: Project) -> None:
     result = project.dvc("exp", "run", "-S", "keras_to_onnx.opset=16")
     assert ran(result.stdout) == {*CLASSIFIER_BRANCH, "quantize", "validate"}
-    project.reset()
 
 
 def test_metrics_diff_shows_what_changed_between_commits(project: Project) -> None:
@@ -172,8 +181,6 @@ def test_metrics_diff_shows_what_changed_between_commits(project: Project) -> No
     diff = json.loads(project.dvc("metrics", "diff", "HEAD~1", "HEAD", "--json").stdout)
     assert "final_loss" in diff["metrics/train_dit.json"]
     assert "metrics/onnx_eval.json" not in diff  # the classifier did not rerun
-    project.git("reset", "-q", "--hard", "HEAD~1")
-    project.dvc("checkout", "-q", "--force")
 
 
 def test_queued_experiments_run_in_parallel_and_show_up(project: Project) -> None:
@@ -228,14 +235,14 @@ def test_push_then_pull_into_a_fresh_clone_restores_every_output(
         "data/cifar10/test.npz",
     ):
         assert (clone.path / output).read_bytes() == (project.path / output).read_bytes()
-    project.clone = clone
 
 
-def test_a_second_run_from_clean_gives_identical_quality_metrics(project: Project) -> None:
-    clone = project.clone
-    for generated in ("data", "models", "checkpoints"):
-        shutil.rmtree(clone.path / generated, ignore_errors=True)
-    result = clone.dvc("repro", "--force")
+def test_a_second_run_from_clean_gives_identical_quality_metrics(
+    project: Project, tmp_path: Path
+) -> None:
+    clone = Project(tmp_path / "clone", Path(project.env["DATA_MIRROR"]))
+    subprocess.run(["git", "clone", "-q", str(project.path), str(clone.path)], check=True)
+    result = clone.dvc("repro")  # a fresh clone: no outputs, no cache, no checkpoint to resume
     assert ran(result.stdout) == set(STAGES)
     for name in QUALITY_METRICS:
         assert (clone.path / name).read_text() == (project.path / name).read_text(), name

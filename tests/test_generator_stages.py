@@ -238,13 +238,22 @@ def test_bad_train_params_are_rejected_naming_the_key(
     assert message in result.stderr
 
 
-def test_export_needs_two_parity_batch_sizes(trained: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        ([1, 4], "export_generator.parity_batch_sizes[0]: 1 is out of range [2, 4096]"),
+        ([4, 4], "export_generator.parity_batch_sizes: give two sizes or more"),
+    ],
+)
+def test_export_needs_two_parity_batch_sizes_of_two_or_more(
+    trained: Path, sizes: list[int], message: str
+) -> None:
     params = copy.deepcopy(TINY)
-    params["export_generator"]["parity_batch_sizes"] = [1]
+    params["export_generator"]["parity_batch_sizes"] = sizes
     write_params(trained, params)
     try:
         result = run_module("stages.export_generator", trained)
     finally:
         write_params(trained, TINY)
     assert result.returncode == 1
-    assert "export_generator.parity_batch_sizes" in result.stderr
+    assert message in result.stderr

@@ -18,7 +18,7 @@ class Section:
     steps: int = bounded(1, 100)
     name: str = ""
     inner: Inner | None = None
-    sizes: list[int] | None = None
+    sizes: list[int] | None = bounded(1, 10, default=None)
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ def test_valid_params_parse_into_typed_values(tmp_path: Path) -> None:
         ("section: {steps: 5, inner: {rate: 1.5}}", "section.inner.rate: 1.5 is out of range"),
         ("section: {steps: 5, inner: {rate: 0.5, mode: c}}", "section.inner.mode: expected one"),
         ("section: {steps: 5, sizes: [1, x]}", "section.sizes[1]: expected int"),
+        ("section: {steps: 5, sizes: [1, 11]}", "section.sizes[1]: 11 is out of range [1, 10]"),
         ("section: {name: x}", "section.steps: missing"),
         ("other: {}", "section: missing"),
     ],

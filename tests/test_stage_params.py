@@ -1,7 +1,10 @@
-"""Every stage reads exactly the params sections dvc.yaml declares for it, and they are valid."""
+"""Every stage declares in dvc.yaml the params sections it reads and the code that computes its
+outputs, so that DVC reruns it when either changes."""
 
+import ast
 import dataclasses
 import importlib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -44,3 +47,36 @@ def test_params_file_has_no_section_that_no_stage_reads() -> None:
     sections = set(yaml.safe_load((ROOT / "params.yaml").read_text()))
     declared = {name for stage in STAGES.values() for name in stage.get("params", [])}
     assert sections == declared
+
+
+# How a stage runs and reports, not what it computes (runtime.py is only the `runtime` schema).
+PLUMBING = {
+    f"pipeline/{name}.py"
+    for name in ("console", "errors", "files", "params", "paths", "runtime", "tracking")
+}
+
+
+def imported_sources(path: Path) -> set[str]:
+    """Project files (relative to the root) named by `path`'s `from pipeline/stages ...` imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            package, _, module = node.module.partition(".")
+            names = [module] if module else [alias.name for alias in node.names]
+            if package in ("pipeline", "stages"):
+                found |= {f"{package}/{name}.py" for name in names}
+    return {name for name in found if (ROOT / name).is_file()}
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_stage_declares_the_code_that_computes_its_outputs(stage: str) -> None:
+    code, todo = set(), [f"stages/{stage}.py"]
+    while todo:
+        for name in imported_sources(ROOT / todo.pop()) - code:
+            if name.startswith("stages/"):
+                # another stage's params schema: its section must be declared instead
+                assert Path(name).stem in STAGES[stage].get("params", []), name
+            else:
+                code.add(name)
+                todo.append(name)
+    assert sorted(code - PLUMBING - set(STAGES[stage]["deps"])) == []
