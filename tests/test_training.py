@@ -113,13 +113,18 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
         extra={"config": SMALL.to_dict(), "loss": 0.25, "history": [1, 2.5, None]},
         generator=generator,
     )
-    expected = (
-        torch.rand(3),
-        np.random.rand(3),
-        np.random.randn(),
-        random.random(),
-        torch.rand(3, generator=generator),
-    )
+
+    def draw() -> tuple:
+        """One draw from every random source a checkpoint must restore."""
+        return (
+            torch.rand(3),
+            np.random.rand(3),
+            np.random.randn(),
+            random.random(),
+            torch.rand(3, generator=generator),
+        )
+
+    expected = draw()
 
     torch.manual_seed(99)
     np.random.seed(99)
@@ -127,13 +132,7 @@ def test_checkpoint_roundtrip_weights_only(tmp_path):
     generator.manual_seed(99)
     ckpt = load_checkpoint(path)  # weights_only=True inside
     restore_rng_states(ckpt, generator)
-    actual = (
-        torch.rand(3),
-        np.random.rand(3),
-        np.random.randn(),
-        random.random(),
-        torch.rand(3, generator=generator),
-    )
+    actual = draw()
     assert torch.equal(actual[0], expected[0])
     assert np.array_equal(actual[1], expected[1])
     assert actual[2] == expected[2]
