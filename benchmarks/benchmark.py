@@ -4,7 +4,8 @@
     python benchmarks/benchmark.py --pipeline    # also a no-op and a from-clean `dvc repro`
 
 Variants of one comparison take turns inside every round and each reports the median of its
-rounds, so a busy machine slows them alike and the ratios stay meaningful.
+rounds, so a busy machine slows them alike and the ratios stay meaningful. The results are also
+written to reports/benchmark.json, which the README's tables are made from.
 """
 
 from __future__ import annotations
@@ -21,66 +22,79 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import classifier, paths
-from pipeline.datasets import ImageSet
-from pipeline.dit import DiT, DiTConfig
-from pipeline.flow import flow_matching_loss
-from pipeline.params import load_params
-from pipeline.timing import interleaved_throughput
-from stages.quantize import generator_inputs
-from stages.train_dit import Params as TrainParams
+from pipeline.classifier.convert import load_keras
+from pipeline.classifier.torch_export import load_torch, torch_predictor
+from pipeline.data.images import ImageSet
+from pipeline.data.sources import mirror_from_env
+from pipeline.files import write_json
+from pipeline.generator.dit import DiT, DiTConfig
+from pipeline.generator.flow import draw, flow_matching_loss
+from pipeline.generator.graph import random_inputs
+from pipeline.params import read_document
+from pipeline.project import paths
+from pipeline.runtime.models import read_metadata
+from pipeline.runtime.sessions import batched, open_session, predictor, to_input
+from pipeline.runtime.timing import interleaved_throughput, session_throughput
+
+RESULTS = paths.REPORTS / "benchmark.json"
 
 
-def table(title: str, rates: dict[str, float], unit: str, baseline: str) -> None:
+def table(title: str, rates: dict[str, float], baseline: str) -> dict:
     print(f"\n{title}")
-    print(f"  {'variant':<28} {unit:>12} {'x ' + baseline:>14}")
+    print(f"  {'variant':<28} {'images/s':>12} {'x ' + baseline:>14}")
     for name, rate in rates.items():
         print(f"  {name:<28} {rate:>12.1f} {rate / rates[baseline]:>14.2f}")
+    return {"images_per_s": rates, "baseline": baseline}
 
 
-def classifier_speed(batch_size: int, rounds: int, threads: int) -> None:
-    images = ImageSet.load(paths.TEST_SET).images[:batch_size]
-    batch = classifier.to_input(images)
-    keras_model = classifier.load_keras(paths.KERAS_MODEL)
-    torch_model = classifier.load_torch(paths.TORCH_MODEL)
+def classifier_speed(batch_size: int, rounds: int, threads: int) -> dict:
+    images = to_input(ImageSet.load(paths.TEST_SET).images[:batch_size])
+    keras_model = load_keras(paths.KERAS_MODEL)
+    torch_model = torch_predictor(load_torch(paths.TORCH_MODEL))
     runs: dict[str, Callable[[], object]] = {}
     for name, path in paths.CLASSIFIER_VARIANTS.items():
-        session = classifier.ort_session(path, threads)
-        runs[f"onnxruntime {name}"] = lambda s=session: s.run(None, {"input": batch})
-    runs["keras predict"] = lambda: keras_model.predict(batch, batch_size=batch_size, verbose=0)
-    runs["onnx2torch (torch.export)"] = lambda: classifier.torch_predict(torch_model)(batch)
+        session = open_session(path, threads)
+        runs[f"onnxruntime {name}"] = lambda s=session: s.run(None, {"input": images})
+    runs["keras predict"] = lambda: keras_model.predict(images, batch_size=batch_size, verbose=0)
+    runs["onnx2torch (torch.export)"] = lambda: torch_model(images)
     rates = interleaved_throughput(runs, batch_size, rounds)
-    table(f"ResNet-8, batch {batch_size}, images/s", rates, "images/s", "keras predict")
+    return table(f"ResNet-8, batch {batch_size}", rates, "onnxruntime fp32")
+
+
+def classifier_accuracy(threads: int) -> dict[str, float]:
     test = ImageSet.load(paths.TEST_SET)
     accuracy = {}
     for name, path in paths.CLASSIFIER_VARIANTS.items():
-        predict = classifier.ort_predict(classifier.ort_session(path, threads))
-        predicted = classifier.batched(predict, test.images, 256).argmax(1)
-        accuracy[name] = float(np.mean(predicted == test.labels))
-    print("  accuracy on the test set: " + ", ".join(f"{n} {a:.4f}" for n, a in accuracy.items()))
+        predicted = batched(predictor(open_session(path, threads)), test.images, 256).argmax(1)
+        accuracy[name] = round(float(np.mean(predicted == test.labels)), 4)
+    print("  accuracy on the test set: " + ", ".join(f"{n} {a}" for n, a in accuracy.items()))
+    return accuracy
 
 
-def generator_speed(batch_size: int, rounds: int, threads: int) -> None:
-    runs = {}
-    for name, path in paths.GENERATOR_VARIANTS.items():
-        session = classifier.ort_session(path, threads)
-        feed = generator_inputs(session, batch_size, seed=0)
-        runs[f"onnxruntime {name}"] = lambda s=session, f=feed: s.run(None, f)
-    rates = interleaved_throughput(runs, batch_size, rounds)
-    table(
-        f"DiT guided velocity, batch {batch_size}, images/s", rates, "images/s", "onnxruntime fp32"
+def generator_speed(batch_size: int, rounds: int, threads: int) -> dict:
+    info = read_metadata(paths.GENERATOR_ONNX)
+    config = DiTConfig(
+        image_size=info["image_size"],
+        channels=info["channels"],
+        num_classes=len(info["class_names"]),
     )
+    inputs = random_inputs(config, batch_size, seed=0)
+    rates = session_throughput(
+        paths.GENERATOR_VARIANTS, lambda names: inputs, batch_size, rounds, threads
+    )
+    return table(f"DiT guided velocity, batch {batch_size}", rates, "fp32")
 
 
-def training_speed(rounds: int) -> None:
-    params = load_params(TrainParams).train_dit
-    config = DiTConfig(image_size=params.data.image_size, **vars(params.model))
-    batch = params.train.batch_size
-    x = torch.randn(batch, 3, config.image_size, config.image_size)
+def training_speed(rounds: int) -> dict:
+    section = read_document()["train_dit"]
+    config = DiTConfig(image_size=section["data"]["image_size"], **section["model"])
+    batch = section["train"]["batch_size"]
+    x = torch.randn(batch, config.channels, config.image_size, config.image_size)
     y = torch.randint(0, config.num_classes, (batch,))
     steps = {}
     for precision in ("fp32", "bf16"):
@@ -88,40 +102,30 @@ def training_speed(rounds: int) -> None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         generator = torch.Generator().manual_seed(0)
 
-        def step(
-            model=model, optimizer=optimizer, generator=generator, bf16=precision == "bf16"
-        ) -> None:
+        def step(model=model, optimizer=optimizer, generator=generator, bf16=precision == "bf16"):
+            drawn = draw(tuple(x.shape), "logit_normal", 0.1, generator)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = flow_matching_loss(
-                    model,
-                    x,
-                    y,
-                    time_mode="logit_normal",
-                    label_dropout=0.1,
-                    null_class=config.num_classes,
-                    generator=generator,
-                )
+                loss = flow_matching_loss(model, x, y, drawn, config.num_classes)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
 
         steps[f"train step {precision}"] = step
     rates = interleaved_throughput(steps, batch, rounds)
-    table(
-        f"train_dit ({params.model.width}w/{params.model.depth}d/p{params.model.patch_size}, "
-        f"batch {batch}), images/s",
-        rates,
-        "images/s",
-        "train step fp32",
-    )
+    title = f"train_dit step ({config.width}w/{config.depth}d/p{config.patch_size}, batch {batch})"
+    return table(title, rates, "train step fp32")
 
 
-def pipeline_wall_time() -> None:
+def pipeline_wall_time() -> dict:
     dvc = [sys.executable, "-m", "dvc"]
     subprocess.run([*dvc, "repro"], check=True, capture_output=True)  # bring it up to date first
     start = time.perf_counter()
     subprocess.run([*dvc, "repro"], check=True, capture_output=True)
     noop = time.perf_counter() - start
+    mirror = mirror_from_env(paths.project_root())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    if mirror is not None:
+        env["DATA_MIRROR"] = str(mirror)  # the copy sits elsewhere: a relative path would break
     with tempfile.TemporaryDirectory() as tmp:
         files = subprocess.run(
             ["git", "ls-files"], capture_output=True, text=True, check=True
@@ -131,15 +135,25 @@ def pipeline_wall_time() -> None:
             shutil.copy2(name, Path(tmp) / name)
         subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
         start = time.perf_counter()
-        subprocess.run(
-            [*dvc, "repro"],
-            cwd=tmp,
-            check=True,
-            capture_output=True,
-            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-        )
+        subprocess.run([*dvc, "repro"], cwd=tmp, check=True, capture_output=True, env=env)
         clean = time.perf_counter() - start
     print(f"\ndvc repro: no-op {noop:.1f} s; default pipeline from clean {clean / 60:.1f} min")
+    return {"noop_s": round(noop, 1), "from_clean_min": round(clean / 60, 1)}
+
+
+def machine(threads: int) -> dict:
+    flags = {
+        "avx512_bf16": torch.cpu._is_avx512_bf16_supported(),
+        "amx": torch.cpu._is_amx_tile_supported(),
+    }
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "cpu_flags": flags,
+        "onnxruntime": ort.__version__,
+        "torch": torch.__version__,
+    }
 
 
 def main() -> None:
@@ -155,16 +169,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{args.threads} threads, torch {torch.__version__}"
-    )
+    results: dict = {"machine": machine(args.threads)}
+    print(results["machine"])
     for batch in (64, 256):
-        classifier_speed(batch, args.rounds, args.threads)
-    generator_speed(16, args.rounds, args.threads)
-    training_speed(max(3, args.rounds // 4))
+        results[f"classifier_batch_{batch}"] = classifier_speed(batch, args.rounds, args.threads)
+    results["classifier_accuracy"] = classifier_accuracy(args.threads)
+    results["generator_batch_16"] = generator_speed(16, args.rounds, args.threads)
+    results["train_step"] = training_speed(max(3, args.rounds // 4))
     if args.pipeline:
-        pipeline_wall_time()
+        results["pipeline"] = pipeline_wall_time()
+    write_json(RESULTS, results)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ def bounded(
     return dataclasses.field(default=default, metadata={"low": low, "high": high})
 
 
-def load_params(schema: type[T], path: Path = PARAMS_FILE) -> T:
-    """Parse the sections of `path` that `schema` (a dataclass of sections) names."""
+def read_document(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    """The params file as plain YAML data, a mapping of sections."""
     if not path.is_file():
         raise ParamsError(f"{path}: file not found; run from the project root")
     try:
@@ -42,6 +42,12 @@ def load_params(schema: type[T], path: Path = PARAMS_FILE) -> T:
         raise ParamsError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(document, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    return document
+
+
+def load_params(schema: type[T], path: Path = PARAMS_FILE) -> T:
+    """Parse the sections of `path` that `schema` (a dataclass of sections) names."""
+    document = read_document(path)
     sections = {f.name: document[f.name] for f in dataclasses.fields(schema) if f.name in document}
     try:
         return parse(schema, sections, where="")
@@ -66,7 +72,10 @@ def parse(kind: Any, value: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ParamsError(f"{where}: expected a mapping, got {_describe(value)}")
-        return {key: parse(args[1], item, f"{where}.{key}") for key, item in value.items()}
+        return {
+            parse(args[0], key, f"{where}.{key}"): parse(args[1], item, f"{where}.{key}")
+            for key, item in value.items()
+        }
     if origin in (list, tuple):
         if not isinstance(value, list):
             raise ParamsError(f"{where}: expected a list, got {_describe(value)}")
@@ -107,6 +116,10 @@ def _check_bounds(value: Any, metadata: typing.Mapping[str, Any], key: str) -> N
     if isinstance(value, tuple):
         for i, item in enumerate(value):
             _check_bounds(item, metadata, f"{key}[{i}]")
+        return
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_bounds(item, metadata, f"{key}.{name}")
         return
     if value is None:
         return

@@ -1,4 +1,5 @@
-"""Stage `export_generator`: one guided velocity step of the EMA DiT to ONNX, checked for parity."""
+"""Stage `export_generator`: one guided velocity step of the EMA DiT to ONNX, compared with
+PyTorch (the verdict is `validate`'s), and the sample grid drawn through ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -7,32 +8,26 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-import onnxruntime as ort
-import torch
-from safetensors.torch import load_file
 
-from pipeline import classifier, paths
-from pipeline.console import run_stage
-from pipeline.dit import DiT, DiTConfig, export_onnx
 from pipeline.errors import PipelineError
-from pipeline.files import atomic_path, read_json, require_file, write_json
-from pipeline.flow import cfg_velocity_fn, sample
-from pipeline.onnx_sampler import onnx_velocity
+from pipeline.files import atomic_path, write_json
+from pipeline.generator import export
+from pipeline.generator.sampling import SampleParams, save_grid
+from pipeline.generator.weights import load_generator
 from pipeline.params import as_dict, bounded, load_params
-from pipeline.runtime import RuntimeParams
-from pipeline.sampling import SampleConfig, class_labels, fixed_noise, save_grid, to_uint8
-from pipeline.tracking import log_metrics, stage_run
-from stages.train_dit import TrainDitParams
+from pipeline.project import paths
+from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.runtime.models import summarize
+from pipeline.runtime.sessions import RuntimeParams, open_session
 
 log = logging.getLogger(__name__)
+GRID = paths.plots("export_generator") / "samples.png"
 
 
 @dataclass(frozen=True)
 class ExportGeneratorParams:
     opset: int = bounded(17, 21)
     parity_batch_sizes: list[int] = bounded(2, 4096)  # dynamic batch checked at each (two+)
-    velocity_tolerance: float = bounded(0.0, 1.0)  # max |velocity ONNX - PyTorch|
-    sample_tolerance: float = bounded(0.0, 2.0)  # max |sample ONNX - PyTorch| in [-1, 1] units
     seed: int = bounded(0, 2**63 - 1)
 
 
@@ -40,16 +35,7 @@ class ExportGeneratorParams:
 class Params:
     runtime: RuntimeParams
     export_generator: ExportGeneratorParams
-    train_dit: TrainDitParams  # its `sample` settings drive the sample parity check
-
-
-def load_generator() -> tuple[DiT, list[str]]:
-    config = read_json(require_file(paths.GENERATOR_CONFIG, "generator config"))
-    class_names = config.pop("class_names")
-    model = DiT(DiTConfig.from_dict(config)).eval()
-    weights = require_file(paths.GENERATOR_WEIGHTS, "generator weights")
-    model.load_state_dict(load_file(str(weights)))
-    return model, class_names
+    sample: SampleParams  # the parity sample and the grid are drawn as the pipeline samples
 
 
 def main() -> None:
@@ -60,81 +46,34 @@ def main() -> None:
             "export_generator.parity_batch_sizes: give two sizes or more; one cannot show that "
             "the batch dimension is dynamic"
         )
-    model, class_names = load_generator()
+    model, class_names = load_generator(paths.GENERATOR_WEIGHTS, paths.GENERATOR_CONFIG)
     with atomic_path(paths.GENERATOR_ONNX) as tmp:
-        export_onnx(model, tmp, batch_size=2, opset=config.opset)
-        onnx.checker.check_model(str(tmp), full_check=True)
-    summary = classifier.summarize(onnx.load(str(paths.GENERATOR_ONNX)))
+        export.export_onnx(model, class_names, tmp, config.opset)
+    summary = summarize(onnx.load(str(paths.GENERATOR_ONNX)))
     log.info(
         "exported %s: inputs %s, %d nodes", paths.GENERATOR_ONNX, summary.inputs, summary.nodes
     )
 
-    session = classifier.ort_session(paths.GENERATOR_ONNX, params.runtime.threads)
+    session = open_session(paths.GENERATOR_ONNX, params.runtime.threads)
     velocity = {
-        f"batch_{n}": velocity_difference(model, session, n, config.seed + n)
+        f"batch_{n}": export.velocity_difference(model, session, n, config.seed + n)
         for n in config.parity_batch_sizes
     }
-    torch_images, onnx_images, sample_diff = sample_parity(
-        model, session, len(class_names), params.train_dit.sample
-    )
-    save_grid(onnx_images, len(class_names), paths.PLOTS / "export_generator" / "onnx_samples.png")
+    torch_images, onnx_images, sample_diff = export.sample_parity(model, session, params.sample)
+    save_grid(onnx_images, class_names, GRID)
     metrics = {
         "opset": summary.opset,
         "nodes": summary.nodes,
-        "max_abs_velocity_diff": velocity,
+        "velocity_max_abs_diff": max(velocity.values()),
+        "velocity_max_abs_diff_by_batch": velocity,
         "sample_max_abs_diff": sample_diff,
         "sample_pixels_equal": float(np.mean(torch_images == onnx_images)),
     }
     log.info("parity: %s", metrics)
     write_json(paths.metrics("export_generator"), metrics)
-
-    worst = max(velocity.values())
-    if worst > config.velocity_tolerance or sample_diff > config.sample_tolerance:
-        raise PipelineError(
-            f"{paths.GENERATOR_ONNX}: ONNX differs from PyTorch (velocity {worst:.2e} > "
-            f"{config.velocity_tolerance:.0e} or sample {sample_diff:.2e} > "
-            f"{config.sample_tolerance:.0e}); see metrics/export_generator.json"
-        )
-    with stage_run("export_generator", as_dict(params)) as tracker:
+    with mlflow_run("export_generator", as_dict(params)) as tracker:
         log_metrics(tracker, metrics)
-        tracker.log_artifact(str(paths.PLOTS / "export_generator" / "onnx_samples.png"))
-
-
-def velocity_difference(model: DiT, session: ort.InferenceSession, batch: int, seed: int) -> float:
-    """max |v_onnx - v_torch| on random noisy images, times, labels and guidance scales."""
-    g = torch.Generator().manual_seed(seed)
-    c = model.config
-    x = torch.randn(batch, c.in_channels, c.image_size, c.image_size, generator=g)
-    t = torch.rand(batch, generator=g)
-    y = torch.randint(0, c.num_classes + 1, (batch,), generator=g)
-    scale = torch.rand(batch, generator=g) * 5
-    with torch.no_grad():
-        expected = model.forward_with_cfg(x, t, y, scale).numpy()
-    got = session.run(
-        None, {"x": x.numpy(), "t": t.numpy(), "y": y.numpy(), "guidance_scale": scale.numpy()}
-    )[0]
-    return float(np.abs(got - expected).max())
-
-
-def sample_parity(
-    model: DiT,
-    session: ort.InferenceSession,
-    num_classes: int,
-    config: SampleConfig,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """The same fixed-noise sample through PyTorch and through ONNX Runtime."""
-    c = model.config
-    noise = fixed_noise(
-        num_classes * config.per_class, (3, c.image_size, c.image_size), config.seed
-    )
-    labels = class_labels(num_classes, config.per_class)
-    torch_x = sample(
-        cfg_velocity_fn(model, labels, config.guidance_scale), noise, config.steps, config.method
-    )
-    onnx_x = sample(
-        onnx_velocity(session, labels, config.guidance_scale), noise, config.steps, config.method
-    )
-    return to_uint8(torch_x), to_uint8(onnx_x), float((torch_x - onnx_x).abs().max())
+        tracker.log_artifact(str(GRID))
 
 
 if __name__ == "__main__":

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 from dataclasses import dataclass
 
 import onnx
 
-from pipeline import classifier, paths
-from pipeline.console import FORMAT, run_stage
-from pipeline.datasets import ImageSet
-from pipeline.files import atomic_path, write_json
+from pipeline.classifier import convert
+from pipeline.classifier.evaluation import parity
+from pipeline.data.images import ImageSet
+from pipeline.errors import LOG_FORMAT
+from pipeline.files import atomic_path, write_json, write_text
 from pipeline.params import as_dict, bounded, load_params
-from pipeline.tracking import log_metrics, stage_run
+from pipeline.project import paths
+from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.runtime.models import summarize
+from pipeline.runtime.sessions import batched, open_session, predictor
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +38,17 @@ class Params:
 def main() -> None:
     params = load_params(Params)
     config = params.keras_to_onnx
-    paths.CONVERSION_LOG.parent.mkdir(parents=True, exist_ok=True)
-    conversion_log = logging.FileHandler(paths.CONVERSION_LOG, mode="w")
-    conversion_log.setFormatter(logging.Formatter(FORMAT))
-    logging.getLogger().addHandler(conversion_log)
+    # The conversion log is kept in memory and written only when the stage succeeds.
+    conversion_log = io.StringIO()
+    handler = logging.StreamHandler(conversion_log)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
     logging.captureWarnings(True)  # converter warnings go to the conversion log too
 
-    keras_model = classifier.load_keras(paths.KERAS_MODEL)
-    model = classifier.keras_to_onnx(keras_model, config.opset)
-    summary = classifier.summarize(model)
+    test = ImageSet.load(paths.TEST_SET)
+    keras_model = convert.load_keras(paths.KERAS_MODEL)
+    model = convert.keras_to_onnx(keras_model, config.opset, test.class_names)
+    summary = summarize(model)
     log.info("inputs %s, outputs %s", summary.inputs, summary.outputs)
     log.info(
         "%d nodes, %d parameters (Keras: %d, batch-norm statistics folded), opset %d",
@@ -53,26 +60,25 @@ def main() -> None:
     with atomic_path(paths.ONNX_MODEL) as tmp:
         onnx.save(model, tmp)
 
-    images = ImageSet.load(paths.TEST_SET).images[: config.parity_images]
-    keras_out = classifier.batched(
-        lambda x: keras_model.predict(x, verbose=0), images, config.batch_size
+    images = test.images[: config.parity_images]
+    keras_out = batched(lambda x: keras_model.predict(x, verbose=0), images, config.batch_size)
+    onnx_out = batched(
+        predictor(open_session(paths.ONNX_MODEL, threads=0)), images, config.batch_size
     )
-    session = classifier.ort_session(paths.ONNX_MODEL, threads=0)  # 0: ORT picks
-    onnx_out = classifier.batched(classifier.ort_predict(session), images, config.batch_size)
-    parity = classifier.parity(keras_out, onnx_out)
-    log.info("ONNX vs Keras on %d test images: %s", len(images), parity)
+    agreement = parity(keras_out, onnx_out)
+    log.info("ONNX vs Keras on %d test images: %s", len(images), agreement)
 
     metrics = {
         "nodes": summary.nodes,
         "parameters": summary.parameters,
         "keras_parameters": keras_model.count_params(),
-        "parity_vs_keras": {"images": len(images), **parity},
+        "parity_vs_keras": {"images": len(images), **agreement},
     }
     write_json(paths.metrics("keras_to_onnx"), metrics)
-    with stage_run("keras_to_onnx", as_dict(params)) as tracker:
+    write_text(paths.CONVERSION_LOG, conversion_log.getvalue())
+    with mlflow_run("keras_to_onnx", as_dict(params)) as tracker:
         log_metrics(tracker, metrics)
         tracker.log_dict(dataclasses.asdict(summary), "model_summary.json")
-        conversion_log.flush()
         tracker.log_artifact(str(paths.CONVERSION_LOG))
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pipeline import classifier, paths
-from pipeline.console import run_stage
-from pipeline.datasets import ImageSet
-from pipeline.evaluation import classification_metrics, write_confusion_rows
+from pipeline.classifier.evaluation import classification_metrics, write_confusion_rows
+from pipeline.data.images import ImageSet
 from pipeline.files import write_json
 from pipeline.params import as_dict, bounded, load_params
-from pipeline.runtime import RuntimeParams
-from pipeline.timing import interleaved_throughput
-from pipeline.tracking import log_metrics, stage_run
+from pipeline.project import paths
+from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.runtime.sessions import RuntimeParams, batched, open_session, predictor, to_input
+from pipeline.runtime.timing import interleaved_throughput
 
 log = logging.getLogger(__name__)
 
@@ -32,32 +31,30 @@ class Params:
 
 def main() -> None:
     params = load_params(Params)
-    session = classifier.ort_session(paths.ONNX_MODEL, params.runtime.threads)
-    predict = classifier.ort_predict(session)
+    predict = predictor(open_session(paths.ONNX_MODEL, params.runtime.threads))
 
     metrics = {}
     sets = {"test": ImageSet.load(paths.TEST_SET), "perf": ImageSet.load(paths.PERF_SET)}
     for split, data in sets.items():
-        predictions = classifier.batched(predict, data.images, params.runtime.batch_size).argmax(1)
+        predictions = batched(predict, data.images, params.runtime.batch_size).argmax(1)
         metrics[split] = classification_metrics(data.labels, predictions, data.class_names)
         write_confusion_rows(
-            paths.PLOTS / "onnx_eval" / f"confusion_{split}.csv",
+            paths.plots("onnx_eval") / f"confusion_{split}.csv",
             data.labels,
             predictions,
             data.class_names,
         )
+        result = metrics[split]
         log.info(
             "%s: accuracy %.4f (%d/%d)",
             split,
-            metrics[split]["accuracy"],
-            metrics[split]["correct"],
-            metrics[split]["total"],
+            *(result[k] for k in ("accuracy", "correct", "total")),
         )
 
     rounds = params.onnx_eval.throughput_rounds
     timing = {"threads": params.runtime.threads, "rounds": rounds, "images_per_s": {}}
     for batch_size in params.onnx_eval.throughput_batch_sizes:
-        batch = classifier.to_input(sets["test"].images[:batch_size])
+        batch = to_input(sets["test"].images[:batch_size])
         run = {"onnx": lambda batch=batch: predict(batch)}
         rate = interleaved_throughput(run, len(batch), rounds)["onnx"]  # a set smaller than a batch
         timing["images_per_s"][f"batch_{batch_size}"] = round(rate, 1)
@@ -65,10 +62,10 @@ def main() -> None:
 
     write_json(paths.metrics("onnx_eval"), metrics)
     write_json(paths.timing("onnx_eval"), timing)
-    with stage_run("onnx_eval", as_dict(params)) as tracker:
+    with mlflow_run("onnx_eval", as_dict(params)) as tracker:
         log_metrics(tracker, metrics)
         log_metrics(tracker, timing["images_per_s"], prefix="images_per_s.")
-        tracker.log_artifacts(str(paths.PLOTS / "onnx_eval"), "plots")
+        tracker.log_artifacts(str(paths.plots("onnx_eval")), "plots")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,23 @@
-"""Stage `onnx_to_torch`: ONNX to PyTorch with onnx2torch, checked against ONNX Runtime.
+"""Stage `onnx_to_torch`: ONNX to PyTorch with onnx2torch, compared with ONNX Runtime.
 
-Also usable on its own: `python -m stages.onnx_to_torch --input m.onnx --output m.pt2`.
+The verdict on the comparison is `validate`'s; to convert a model outside the pipeline, use
+`python -m pipeline.classifier.torch_export --input m.onnx --output m.pt2`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
-import onnx
-
-from pipeline import classifier, paths
-from pipeline.console import run_stage
-from pipeline.datasets import ImageSet
+from pipeline.classifier.convert import BATCH_DIM
+from pipeline.classifier.evaluation import parity
+from pipeline.classifier.torch_export import convert_file, torch_predictor
+from pipeline.data.images import ImageSet
 from pipeline.files import write_json
 from pipeline.params import as_dict, bounded, load_params
-from pipeline.runtime import RuntimeParams
-from pipeline.tracking import log_metrics, stage_run
+from pipeline.project import paths
+from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.runtime.sessions import RuntimeParams, batched, open_session, predictor
 
 log = logging.getLogger(__name__)
 
@@ -34,49 +33,37 @@ class Params:
     onnx_to_torch: OnnxToTorchParams
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--input", type=Path, default=paths.ONNX_MODEL, help="ONNX classifier")
-    parser.add_argument("--output", type=Path, default=paths.TORCH_MODEL, help="torch.export .pt2")
-    args = parser.parse_args(argv)
+def main() -> None:
     params = load_params(Params)
-
-    session = classifier.ort_session(args.input, params.runtime.threads)
-    module = classifier.onnx_to_torch(onnx.load(str(args.input)))
-    classifier.export_torch(module, args.output)
-    reloaded = classifier.load_torch(args.output)
+    session = open_session(paths.ONNX_MODEL, params.runtime.threads)
+    module = convert_file(paths.ONNX_MODEL, paths.TORCH_MODEL)
     parameters = sum(p.numel() for p in module.parameters()) + sum(
         b.numel() for b in module.buffers()
     )
 
     images = ImageSet.load(paths.TEST_SET).images[: params.onnx_to_torch.parity_images]
     batch = params.runtime.batch_size
-    onnx_out = classifier.batched(classifier.ort_predict(session), images, batch)
-    torch_out = classifier.batched(classifier.torch_predict(reloaded), images, batch)
-    shapes = {
-        "input": [classifier.BATCH_DIM, *classifier.IMAGE_SHAPE],
-        "output": [classifier.BATCH_DIM, torch_out.shape[1]],
-    }
-    parity = classifier.parity(onnx_out, torch_out)
+    onnx_out = batched(predictor(session), images, batch)
+    torch_out = batched(torch_predictor(module), images, batch)
+    agreement = parity(onnx_out, torch_out)
     log.info(
-        "PyTorch (%d parameters) vs ONNX Runtime on %d images: %s", parameters, len(images), parity
+        "PyTorch (%d parameters) vs ONNX Runtime on %d images: %s",
+        parameters,
+        len(images),
+        agreement,
     )
-    if parity["argmax_agreement"] < 1.0:
-        raise classifier.ModelError(
-            f"{args.output}: PyTorch and ONNX Runtime disagree on "
-            f"{1 - parity['argmax_agreement']:.2%} of images"
-        )
-
-    write_json(
-        paths.metrics("onnx_to_torch"),
-        {
-            "parameters": parameters,
-            "shapes": shapes,
-            "parity_vs_onnx": {"images": len(images), **parity},
-        },
-    )
-    with stage_run("onnx_to_torch", as_dict(params)) as tracker:
-        log_metrics(tracker, {"parameters": parameters, "parity_vs_onnx": parity})
+    shapes = {
+        "input": [BATCH_DIM, *images.shape[1:]],
+        "output": [BATCH_DIM, torch_out.shape[1]],
+    }
+    metrics = {
+        "parameters": parameters,
+        "shapes": shapes,
+        "parity_vs_onnx": {"images": len(images), **agreement},
+    }
+    write_json(paths.metrics("onnx_to_torch"), metrics)
+    with mlflow_run("onnx_to_torch", as_dict(params)) as tracker:
+        log_metrics(tracker, {"parameters": parameters, "parity_vs_onnx": agreement})
 
 
 if __name__ == "__main__":

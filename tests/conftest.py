@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,11 @@ import pytest
 import yaml
 from PIL import Image
 
+from pipeline.data.archives import ArchiveLimits
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = ROOT.parent / "shared" / "mirror"
+LIMITS = ArchiveLimits(member_bytes=2**28, total_bytes=2**32, members=10**6)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,18 +43,38 @@ def mirror() -> Path:
 
 
 def run_module(
-    module: str, cwd: Path, *args: str, env: dict | None = None, timeout: float = 600
+    module: str,
+    cwd: Path,
+    *args: str,
+    env: dict | None = None,
+    timeout: float = 600,
+    code: str | None = None,
+    own_code: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run `python -m <module>` in `cwd` with the project importable."""
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    """Run `python -m <module>` (or `python -c <code>`) in `cwd` with the project importable:
+    this checkout's, or with `own_code` the copy in `cwd` (see copy_code)."""
+    importable = cwd if own_code else ROOT
+    environment = {**os.environ, "PYTHONPATH": str(importable), **(env or {})}
+    command = ["-c", code] if code is not None else ["-m", module, *args]
     return subprocess.run(
-        [sys.executable, "-m", module, *args],
+        [sys.executable, *command],
         cwd=cwd,
         env=environment,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def copy_code(directory: Path) -> Path:
+    """The stages, the library and dvc.yaml copied into `directory`, to run and edit there."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for package in ("stages", "pipeline"):
+        shutil.copytree(
+            ROOT / package, directory / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy2(ROOT / "dvc.yaml", directory / "dvc.yaml")
+    return directory
 
 
 def write_params(directory: Path, params: dict) -> None:
@@ -85,3 +110,34 @@ def make_imagefolder_tar(
                 add_file(archive, name, png_bytes(pixels))
             written[split] = images
     return written
+
+
+def write_gzip_bomb(path: Path, member: str, size: int) -> Path:
+    """A valid .tar.gz whose one member is `size` zero bytes: a few MB on disk, any size inside.
+
+    The deflate stream repeats one fully flushed block of zeros, so no back-reference crosses a
+    block and the stream stays valid without compressing `size` bytes.
+    """
+    info = tarfile.TarInfo(member)
+    info.size = size
+    header = info.tobuf(format=tarfile.GNU_FORMAT)
+    tail = -size % 512 + 1024  # padding to a whole block, then the end-of-archive blocks
+    chunk = bytes(1 << 24)
+    zeros = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = zeros.compress(chunk) + zeros.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(header)
+    with open(path, "wb") as out:
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")  # gzip header, no name, no time
+        first = zlib.compressobj(9, zlib.DEFLATED, -15)
+        out.write(first.compress(header) + first.flush(zlib.Z_FULL_FLUSH))
+        remaining = size + tail
+        while remaining >= len(chunk):
+            out.write(block)
+            crc = zlib.crc32(chunk, crc)
+            remaining -= len(chunk)
+        last = zlib.compressobj(9, zlib.DEFLATED, -15)
+        out.write(last.compress(bytes(remaining)) + last.flush())
+        crc = zlib.crc32(bytes(remaining), crc)
+        out.write((crc & 0xFFFFFFFF).to_bytes(4, "little"))
+        out.write(((len(header) + size + tail) & 0xFFFFFFFF).to_bytes(4, "little"))
+    return path

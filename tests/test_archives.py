@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.archives import ArchiveError, iter_files
-from tests.conftest import add_file
+from pipeline.data.archives import ArchiveError, ArchiveLimits, iter_files
+from tests.conftest import LIMITS, add_file, write_gzip_bomb
 
 
 def make_tar(path: Path, extra: tarfile.TarInfo | None = None) -> Path:
@@ -18,7 +18,7 @@ def make_tar(path: Path, extra: tarfile.TarInfo | None = None) -> Path:
 
 def test_regular_members_are_read_in_order(tmp_path: Path) -> None:
     path = make_tar(tmp_path / "a.tar.gz")
-    assert list(iter_files(path)) == [("top/ok.txt", b"fine")]
+    assert list(iter_files(path, LIMITS)) == [("top/ok.txt", b"fine")]
 
 
 def _member(name: str, kind: bytes = tarfile.REGTYPE, size: int = 1) -> tarfile.TarInfo:
@@ -46,7 +46,7 @@ def test_unsafe_members_refuse_the_archive(
 ) -> None:
     path = make_tar(tmp_path / "bad.tar.gz", member)
     with pytest.raises(ArchiveError, match=reason) as err:
-        list(iter_files(path))
+        list(iter_files(path, LIMITS))
     assert str(path) in str(err.value)
 
 
@@ -56,7 +56,47 @@ def test_truncated_archive_is_an_error_naming_it(tmp_path: Path) -> None:
         add_file(archive, "top/big.bin", bytes(range(256)) * 4096)
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes((tmp_path / "big.tar.gz").read_bytes()[:2000])
-    assert list(iter_files(path))
+    assert list(iter_files(path, LIMITS))
     with pytest.raises(ArchiveError, match="unreadable or truncated") as err:
-        list(iter_files(truncated))
+        list(iter_files(truncated, LIMITS))
     assert "truncated.tar.gz" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (
+            ArchiveLimits(member_bytes=2**20, total_bytes=2**40, members=10),
+            "over download.limits.member_bytes",
+        ),
+        (
+            ArchiveLimits(member_bytes=2**40, total_bytes=2**20, members=10),
+            "download.limits.total_bytes",
+        ),
+    ],
+)
+def test_archives_over_a_limit_are_refused_before_their_bytes_are_read(
+    tmp_path: Path, limits: ArchiveLimits, message: str
+) -> None:
+    path = write_gzip_bomb(tmp_path / "bomb.tar.gz", "top/zeros.bin", 3 * 2**30)
+    with pytest.raises(ArchiveError, match=message) as err:
+        list(iter_files(path, limits))
+    assert "bomb.tar.gz" in str(err.value) and "raise download.limits" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        (ArchiveLimits(member_bytes=1000, total_bytes=450, members=100), "total_bytes"),
+        (ArchiveLimits(member_bytes=1000, total_bytes=10**6, members=3), "over 3 members"),
+    ],
+)
+def test_many_small_members_count_towards_the_limits(
+    tmp_path: Path, limits: ArchiveLimits, message: str
+) -> None:
+    with tarfile.open(tmp_path / "many.tar.gz", "w:gz") as archive:
+        for i in range(5):
+            add_file(archive, f"top/{i}.bin", bytes(100))
+    with pytest.raises(ArchiveError, match=message):
+        list(iter_files(tmp_path / "many.tar.gz", limits))
+    assert len(list(iter_files(tmp_path / "many.tar.gz", LIMITS))) == 5

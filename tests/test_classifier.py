@@ -1,5 +1,6 @@
 """Keras -> ONNX -> PyTorch conversions on a small ResNet-like model the test builds."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +8,13 @@ import onnx
 import pytest
 import torch
 
-from pipeline import classifier
+from pipeline.classifier import convert, torch_export
+from pipeline.classifier.evaluation import parity
+from pipeline.runtime.models import ModelError, canonicalize, read_metadata, summarize
+from pipeline.runtime.sessions import open_session, predictor, to_input
 from tests.conftest import random_images, run_module, write_params
+
+CLASSES = tuple(f"class{i}" for i in range(10))
 
 
 @pytest.fixture(scope="module")
@@ -32,34 +38,75 @@ def keras_model():
 @pytest.fixture(scope="module")
 def onnx_path(keras_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("onnx") / "model.onnx"
-    onnx.save(classifier.keras_to_onnx(keras_model, opset=15), path)
+    onnx.save(convert.keras_to_onnx(keras_model, 15, CLASSES), path)
     return path
 
 
 def test_onnx_model_has_named_input_output_and_batch_dim(onnx_path: Path) -> None:
-    summary = classifier.summarize(onnx.load(onnx_path))
+    summary = summarize(onnx.load(onnx_path))
     assert summary.inputs == {"input": ["batch", 32, 32, 3]}
     assert summary.outputs == {"probabilities": ["batch", 10]}
     assert summary.opset == 15
 
 
+def test_onnx_model_carries_what_a_reader_needs(onnx_path: Path) -> None:
+    assert read_metadata(onnx_path) == {
+        "role": "classifier",
+        "class_names": list(CLASSES),
+        "input_name": "input",
+        "output_name": "probabilities",
+        "image_size": 32,
+        "channels": 3,
+        "layout": "NHWC",
+        "input_range": "0,255",
+    }
+
+
+def test_conversion_is_byte_identical_from_run_to_run(keras_model, onnx_path: Path) -> None:
+    again = convert.keras_to_onnx(keras_model, 15, CLASSES).SerializeToString()
+    assert again == onnx_path.read_bytes()
+
+
+def test_canonical_names_do_not_depend_on_the_converter_names_or_order() -> None:
+    def graph(names: list[str], order: list[int]) -> onnx.ModelProto:
+        h = onnx.helper
+        a, b, c = names
+        nodes = [
+            h.make_node("Relu", ["x"], [a], name=f"relu_{a}"),
+            h.make_node("Neg", ["x"], [b], name=f"neg_{b}"),
+            h.make_node("Add", [a, b], [c], name=f"add_{c}"),
+            h.make_node("Mul", [c, "w"], ["y"], name="out"),
+        ]
+        weight = onnx.numpy_helper.from_array(np.array([2.0], np.float32), f"w_{a}")
+        nodes[3].input[1] = weight.name
+        x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+        y = h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+        model = h.make_model(h.make_graph([nodes[i] for i in order], "g", [x], [y], [weight]))
+        canonicalize(model)
+        onnx.checker.check_model(model)
+        return model
+
+    first = graph(["p:0", "q:0", "r:0"], [0, 1, 2, 3])
+    second = graph(["a__12", "b__7", "c__3"], [1, 0, 2, 3])
+    assert first.SerializeToString() == second.SerializeToString()
+    assert [node.name for node in first.graph.node] == ["Neg_0", "Relu_1", "Add_2", "Mul_3"]
+
+
 def test_onnx_matches_keras_at_two_batch_sizes(keras_model, onnx_path: Path) -> None:
-    predict = classifier.ort_predict(classifier.ort_session(onnx_path, threads=1))
+    predict = predictor(open_session(onnx_path, threads=1))
     for count in (3, 17):
-        images = classifier.to_input(random_images(count, seed=count))
-        parity = classifier.parity(keras_model.predict(images, verbose=0), predict(images))
-        assert parity["max_abs_diff"] < 1e-5
-        assert parity["argmax_agreement"] == 1.0
+        images = to_input(random_images(count, seed=count))
+        agreement = parity(keras_model.predict(images, verbose=0), predict(images))
+        assert agreement["max_abs_diff"] < 1e-5
+        assert agreement["argmax_agreement"] == 1.0
 
 
 def test_torch_export_reloads_and_matches_onnx(onnx_path: Path, tmp_path: Path) -> None:
-    module = classifier.onnx_to_torch(onnx.load(onnx_path))
-    classifier.export_torch(module, tmp_path / "model.pt2")
-    reloaded = classifier.load_torch(tmp_path / "model.pt2")
-    ort_predict = classifier.ort_predict(classifier.ort_session(onnx_path, threads=1))
+    reloaded = torch_export.convert_file(onnx_path, tmp_path / "model.pt2")
+    ort_predict = predictor(open_session(onnx_path, threads=1))
     for count in (1, 5):
-        images = classifier.to_input(random_images(count, seed=count))
-        torch_out = classifier.torch_predict(reloaded)(images)
+        images = to_input(random_images(count, seed=count))
+        torch_out = torch_export.torch_predictor(reloaded)(images)
         assert torch_out.shape == (count, 10)
         assert np.abs(torch_out - ort_predict(images)).max() < 1e-5
 
@@ -92,14 +139,14 @@ def test_reshape_computed_at_run_time_is_frozen_and_exports(tmp_path: Path) -> N
     model = flatten_model("computed")
     images = np.random.default_rng(0).normal(size=(3, 4, 2, 2)).astype(np.float32)
     before = onnxruntime_run(model, images)
-    classifier.freeze_reshapes(model)
+    convert.freeze_reshapes(model)
     onnx.checker.check_model(model, full_check=True)
     assert [node.op_type for node in model.graph.node] == ["Reshape"]
     assert [t.name for t in model.graph.initializer] == ["y_shape"]
     assert onnx.numpy_helper.to_array(model.graph.initializer[0]).tolist() == [-1, 16]
     np.testing.assert_array_equal(onnxruntime_run(model, images), before)
     program = torch.export.export(
-        classifier.onnx_to_torch(model),
+        torch_export.onnx_to_torch(model),
         (torch.zeros(2, 4, 2, 2),),
         dynamic_shapes=({0: torch.export.Dim("batch")},),
     )
@@ -108,10 +155,10 @@ def test_reshape_computed_at_run_time_is_frozen_and_exports(tmp_path: Path) -> N
 
 def test_reshape_torch_export_cannot_trace_is_named() -> None:
     model = flatten_model("input")
-    classifier.freeze_reshapes(model)  # nothing to infer from: the target is an input
+    convert.freeze_reshapes(model)  # nothing to infer from: the target is an input
     assert model.graph.node[0].input[1] == "target"
-    with pytest.raises(classifier.ModelError, match="flatten.*target shape .* at run time"):
-        classifier.onnx_to_torch(model)
+    with pytest.raises(ModelError, match="flatten.*target shape .* at run time"):
+        torch_export.onnx_to_torch(model)
 
 
 def onnxruntime_run(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:
@@ -124,7 +171,7 @@ def onnxruntime_run(model: onnx.ModelProto, images: np.ndarray) -> np.ndarray:
 def test_parity_reports_disagreement() -> None:
     reference = np.array([[0.9, 0.1], [0.2, 0.8]])
     candidate = np.array([[0.9, 0.1], [0.6, 0.4]])
-    assert classifier.parity(reference, candidate) == pytest.approx(
+    assert parity(reference, candidate) == pytest.approx(
         {"max_abs_diff": 0.4, "argmax_agreement": 0.5}
     )
 
@@ -132,8 +179,8 @@ def test_parity_reports_disagreement() -> None:
 def test_unloadable_onnx_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "broken.onnx"
     path.write_bytes(b"not a model")
-    with pytest.raises(classifier.ModelError, match="broken.onnx: ONNX Runtime cannot load it"):
-        classifier.ort_session(path, threads=1)
+    with pytest.raises(ModelError, match="broken.onnx: ONNX Runtime cannot load it"):
+        open_session(path, threads=1)
 
 
 STAGE_PARAMS = {
@@ -149,22 +196,34 @@ def test_stage_without_its_input_model_names_the_file(stage: str, tmp_path: Path
     write_params(tmp_path, STAGE_PARAMS)
     result = run_module(f"stages.{stage}", tmp_path)
     assert result.returncode == 1
-    assert "not found; run the stage that writes it" in result.stderr
+    assert re.search(r"(models|data)/\S+: .*not found; run the", result.stderr), result.stderr
     assert not (tmp_path / "metrics").exists()
 
 
-def test_onnx_to_torch_cli_takes_input_and_output(onnx_path: Path, tmp_path: Path) -> None:
-    from pipeline.datasets import ImageSet
-
-    write_params(tmp_path, STAGE_PARAMS)
-    ImageSet(random_images(6), np.arange(6) % 10, tuple("abcdefghij")).save(
-        tmp_path / "data/cifar10/test.npz"
-    )
+def test_standalone_conversion_writes_only_its_output(onnx_path: Path, tmp_path: Path) -> None:
+    """Outside the pipeline: no params, no data, no metrics, no tracking run."""
     result = run_module(
-        "stages.onnx_to_torch", tmp_path, "--input", str(onnx_path), "--output", "out/model.pt2"
+        "pipeline.classifier.torch_export",
+        tmp_path,
+        "--input",
+        str(onnx_path),
+        "--output",
+        "out/model.pt2",
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/never.db"},
     )
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out/model.pt2").is_file()
+    assert "argmax_agreement': 1.0" in result.stderr
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["out/model.pt2"]
+
+
+def test_standalone_conversion_of_a_missing_file_names_it(tmp_path: Path) -> None:
+    result = run_module(
+        "pipeline.classifier.torch_export", tmp_path, "--input", "nope.onnx", "--output", "m.pt2"
+    )
+    assert result.returncode == 1
+    assert "nope.onnx: ONNX model not found" in result.stderr
+    assert not (tmp_path / "m.pt2").exists()
 
 
 def test_out_of_range_opset_is_rejected_naming_the_key(tmp_path: Path) -> None:

@@ -5,7 +5,10 @@ import json
 import pytest
 import torch
 
-from pipeline.dit import DiT, DiTConfig, export_onnx, sincos_pos_embed_2d
+from pipeline.generator.dit import DiT, DiTConfig, sincos_pos_embed_2d
+from pipeline.generator.export import export_onnx
+from pipeline.params import ParamsError
+from pipeline.runtime.models import read_metadata
 
 SMALL = DiTConfig(image_size=16, patch_size=4, width=32, depth=2, heads=4, num_classes=5)
 
@@ -22,7 +25,7 @@ def _randomised(config: DiTConfig = SMALL, seed: int = 0) -> DiT:
 
 def _inputs(config: DiTConfig, n: int, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, config.in_channels, config.image_size, config.image_size, generator=g)
+    x = torch.randn(n, config.channels, config.image_size, config.image_size, generator=g)
     t = torch.rand(n, generator=g)
     y = torch.randint(0, config.num_classes + 1, (n,), generator=g)
     return x, t, y
@@ -118,11 +121,16 @@ def test_bf16_autocast_forward_runs():
 
 
 def test_onnx_export_dynamic_batch_parity(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
     model = _randomised()
-    path = export_onnx(model, tmp_path / "dit.onnx", batch_size=2)
+    path = tmp_path / "dit.onnx"
+    export_onnx(model, [f"c{i}" for i in range(SMALL.num_classes)], path, opset=17)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    metadata = read_metadata(path)
+    assert metadata["input_names"] == ["x", "t", "y", "guidance_scale"]
+    assert metadata["class_names"] == ["c0", "c1", "c2", "c3", "c4"]
+    assert (metadata["image_size"], metadata["channels"], metadata["null_class"]) == (16, 3, 5)
     for n in (3, 5):
         x, t, y = _inputs(SMALL, n, seed=n)
         scale = torch.linspace(0.0, 4.0, n)
@@ -135,30 +143,32 @@ def test_onnx_export_dynamic_batch_parity(tmp_path):
 
 
 def test_config_json_round_trip():
-    config = DiTConfig(width=64, depth=3, heads=8, mlp_ratio=2)
+    config = DiTConfig(width=64, depth=3, heads=8, mlp_ratio=2.0)
     data = json.loads(json.dumps(config.to_dict()))
     assert DiTConfig.from_dict(data) == config
-    assert isinstance(data["mlp_ratio"], float)
 
 
 def test_config_from_dict_rejects_unknown_keys_naming_them():
-    with pytest.raises(ValueError, match="dropout"):
+    with pytest.raises(ParamsError, match="dropout"):
         DiTConfig.from_dict({"width": 64, "dropout": 0.1})
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "field"),
+    ("kwargs", "message"),
     [
-        ({"image_size": 30}, "image_size"),
-        ({"width": 130, "heads": 4}, "width"),
-        ({"depth": 0}, "depth"),
-        ({"heads": -1}, "heads"),
-        ({"mlp_ratio": 0.0}, "mlp_ratio"),
-        ({"num_classes": 0}, "num_classes"),
-        ({"patch_size": True}, "patch_size"),
-        ({"width": 64.0}, "width"),
+        ({"image_size": 30}, r"image_size \(30\) must be divisible by patch_size \(4\)"),
+        ({"width": 132, "heads": 8}, r"width \(132\) must be divisible by heads \(8\)"),
+        ({"width": 66, "heads": 2}, r"width \(66\) must be divisible by 4"),
     ],
 )
-def test_config_validation_errors_name_the_field(kwargs, field):
-    with pytest.raises(ValueError, match=field):
+def test_config_that_cannot_be_built_names_the_fields(kwargs, message):
+    with pytest.raises(ParamsError, match=message):
         DiTConfig(**kwargs)
+
+
+def test_named_configs_build_models_of_their_size():
+    sizes = {
+        name: sum(p.numel() for p in DiT(getattr(DiTConfig, name)()).parameters())
+        for name in ("tiny", "small", "gpu")
+    }
+    assert sizes["tiny"] < 100_000 < sizes["small"] < 2_000_000 < 20_000_000 < sizes["gpu"]

@@ -10,8 +10,23 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.sources import Source, SourceError, SourceParams, fetch, resolve, verify_checksum
-from tests.conftest import make_imagefolder_tar, random_images, run_module, write_params
+from pipeline.data.sources import (
+    Source,
+    SourceError,
+    SourceParams,
+    fetch,
+    mirror_from_env,
+    resolve,
+    verify_checksum,
+)
+from tests.conftest import (
+    LIMITS,
+    make_imagefolder_tar,
+    random_images,
+    run_module,
+    write_gzip_bomb,
+    write_params,
+)
 from tests.test_datasets import make_ic01_tar
 
 UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: nothing listens there
@@ -48,6 +63,7 @@ def download_params() -> dict:
     return {
         "download": {
             "timeout_s": 5,
+            "limits": dict(vars(LIMITS)),
             "sources": {
                 "resnet8_keras": {**source, "format": "keras-h5"},
                 "cifar10": {**source, "format": "cifar10-python"},
@@ -185,3 +201,39 @@ def test_fetch_verifies_a_mirrored_file_before_returning_it(tmp_path: Path) -> N
     bad = Source("s", str(path), "sha256:" + "1" * 64, "imagefolder-tar", mirrored=True)
     with pytest.raises(SourceError, match="corrupt, truncated or not the declared one"):
         fetch(bad, tmp_path, 1)
+
+
+def test_a_decompression_bomb_fails_fast_with_bounded_memory(workdir: Path) -> None:
+    """A mirror tarball of one 3 GiB zero-filled member (3 MB on disk, checksum listed)."""
+    mirror = make_mirror(workdir.parent)
+    write_gzip_bomb(mirror / "images.tar.gz", "set/train/cat/0000.png", 3 * 2**30)
+    index = yaml.safe_load((mirror / "sources.yaml").read_text())
+    index["cifar10"]["sha256"] = sha256(mirror / "images.tar.gz")
+    (mirror / "sources.yaml").write_text(yaml.safe_dump(index))
+    params = download_params()
+    params["download"]["limits"]["member_bytes"] = 2**28  # the default: 256 MiB
+    write_params(workdir, params)
+    # The stage reports its own peak memory as it exits (VmHWM: this process image only; the
+    # rusage maximum would count the parent it was forked from).
+    peak = (
+        "import atexit, re, runpy, sys; atexit.register(lambda: print('peak_kib', re.search("
+        "r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr)); "
+        "runpy.run_module('stages.download', run_name='__main__', alter_sys=True)"
+    )
+    result = run_module("stages.download", workdir, env={"DATA_MIRROR": str(mirror)}, code=peak)
+    assert result.returncode == 1
+    assert "member 'set/train/cat/0000.png' unpacks to 3,221,225,472 bytes" in result.stderr
+    assert "over download.limits.member_bytes (268,435,456)" in result.stderr
+    peak_kib = int(result.stderr.split("peak_kib")[-1].split()[0])
+    assert peak_kib < 500 * 1024
+    assert outputs(workdir) == []
+
+
+def test_a_relative_mirror_is_taken_from_the_project_root(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DATA_MIRROR", "../shared/mirror")
+    project = tmp_path / "project"
+    assert mirror_from_env(project) == tmp_path / "shared" / "mirror"
+    monkeypatch.setenv("DATA_MIRROR", str(tmp_path / "elsewhere"))
+    assert mirror_from_env(project) == tmp_path / "elsewhere"
+    monkeypatch.setenv("DATA_MIRROR", "")
+    assert mirror_from_env(project) is None

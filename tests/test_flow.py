@@ -3,15 +3,16 @@
 import pytest
 import torch
 
-from pipeline.dit import DiT, DiTConfig
-from pipeline.flow import (
-    cfg_velocity_fn,
-    euler_sample,
+from pipeline.generator.dit import DiT, DiTConfig
+from pipeline.generator.flow import (
+    draw,
+    euler,
     flow_matching_loss,
-    heun_sample,
-    sample,
+    heun,
     sample_time,
+    solve,
 )
+from pipeline.generator.sampling import torch_velocity
 
 SMALL = DiTConfig(image_size=8, patch_size=4, width=16, depth=1, heads=2, num_classes=3)
 
@@ -32,10 +33,9 @@ def _batch(n: int = 4):
     return x1, y
 
 
-def _loss(model, x1, y, seed, **overrides):
-    kwargs = dict(time_mode="uniform", label_dropout=0.1, null_class=SMALL.num_classes)
-    kwargs.update(overrides)
-    return flow_matching_loss(model, x1, y, generator=torch.Generator().manual_seed(seed), **kwargs)
+def _loss(model, x1, y, seed, time_mode="uniform", label_dropout=0.1):
+    drawn = draw(tuple(x1.shape), time_mode, label_dropout, torch.Generator().manual_seed(seed))
+    return flow_matching_loss(model, x1, y, drawn, SMALL.num_classes)
 
 
 @pytest.mark.parametrize("mode", ["uniform", "logit_normal"])
@@ -93,6 +93,31 @@ def test_loss_targets_straight_path_velocity():
     torch.testing.assert_close(loss, (x1 - x0).square().mean())
 
 
+def test_noisy_images_run_from_noise_at_t0_to_data_at_t1():
+    """x_t = (1 - t) x0 + t x1: a swap of noise and data fails here."""
+    seen = {}
+
+    def spy(x_t, t, y):
+        seen["x_t"], seen["t"] = x_t, t
+        return torch.zeros_like(x_t)
+
+    x1, y = _batch()
+    drawn = draw(tuple(x1.shape), "uniform", 0.0, torch.Generator().manual_seed(5))
+    drawn = type(drawn)(drawn.noise, torch.tensor([0.0, 0.25, 0.9, 1.0]), drawn.drop)
+    flow_matching_loss(spy, x1, y, drawn, SMALL.num_classes)
+    torch.testing.assert_close(seen["x_t"][0], drawn.noise[0])
+    torch.testing.assert_close(seen["x_t"][3], x1[3])
+    torch.testing.assert_close(seen["x_t"][1], 0.75 * drawn.noise[1] + 0.25 * x1[1])
+    torch.testing.assert_close(seen["x_t"][2], 0.1 * drawn.noise[2] + 0.9 * x1[2])
+
+
+def test_a_shard_of_a_draw_is_that_part_of_the_batch():
+    drawn = draw((6, 3, 8, 8), "logit_normal", 0.5, torch.Generator().manual_seed(0))
+    part = drawn.shard(slice(2, 4))
+    assert torch.equal(part.noise, drawn.noise[2:4]) and torch.equal(part.t, drawn.t[2:4])
+    assert torch.equal(part.drop, drawn.drop[2:4])
+
+
 def test_loss_is_zero_for_the_true_velocity():
     x1, y = _batch(1)
     g = torch.Generator().manual_seed(3)
@@ -126,7 +151,7 @@ def test_loss_backpropagates_into_the_model():
 def test_euler_exact_for_constant_velocity():
     noise = torch.randn(2, 3, 8, 8)
     velocity = torch.randn(2, 3, 8, 8)
-    out = euler_sample(lambda x, t: velocity, noise, steps=4)
+    out = euler(lambda x, t: velocity, noise, steps=4)
     torch.testing.assert_close(out, noise + velocity)
 
 
@@ -138,8 +163,8 @@ def test_euler_one_step_reaches_the_data_point_on_the_straight_path():
         # For a single data point the marginal velocity is (x1 - x) / (1 - t)
         return (x1 - x) / (1 - t.view(-1, 1, 1, 1))
 
-    torch.testing.assert_close(euler_sample(true_velocity, x0, steps=1), x1)
-    torch.testing.assert_close(euler_sample(true_velocity, x0, steps=5), x1)
+    torch.testing.assert_close(euler(true_velocity, x0, steps=1), x1)
+    torch.testing.assert_close(euler(true_velocity, x0, steps=5), x1)
 
 
 def test_velocity_fn_gets_per_sample_times_from_zero_to_one():
@@ -149,10 +174,10 @@ def test_velocity_fn_gets_per_sample_times_from_zero_to_one():
         times.append(t.clone())
         return torch.zeros_like(x)
 
-    euler_sample(record, torch.zeros(3, 1), steps=4)
+    euler(record, torch.zeros(3, 1), steps=4)
     assert [t.tolist() for t in times] == [[v] * 3 for v in (0.0, 0.25, 0.5, 0.75)]
     times.clear()
-    heun_sample(record, torch.zeros(3, 1), steps=2)
+    heun(record, torch.zeros(3, 1), steps=2)
     assert [t[0].item() for t in times] == [0.0, 0.5, 0.5, 1.0]
 
 
@@ -160,7 +185,7 @@ def test_heun_is_exact_for_velocity_linear_in_time():
     noise = torch.randn(2, 4)
     # v = a + b t integrates exactly to x0 + a + b / 2 under the trapezoidal rule
     a, b = torch.randn(2, 4), torch.randn(2, 4)
-    out = heun_sample(lambda x, t: a + b * t.view(-1, 1), noise, steps=1)
+    out = heun(lambda x, t: a + b * t.view(-1, 1), noise, steps=1)
     torch.testing.assert_close(out, noise + a + b / 2)
 
 
@@ -171,31 +196,31 @@ def test_heun_beats_euler_on_a_curved_path():
         return x  # dx/dt = x, exact x(1) = e
 
     exact = torch.exp(torch.ones(1, 1))
-    euler_err = (euler_sample(v, noise, 4) - exact).abs().item()
-    heun_err = (heun_sample(v, noise, 4) - exact).abs().item()
+    euler_err = (euler(v, noise, 4) - exact).abs().item()
+    heun_err = (heun(v, noise, 4) - exact).abs().item()
     assert heun_err < euler_err / 5
 
 
-def test_sample_dispatches_and_rejects_unknown_methods():
+def test_solve_dispatches_and_rejects_unknown_solvers():
     noise = torch.randn(2, 3)
     velocity = torch.randn(2, 3)
-    for method in ("euler", "heun"):
-        out = sample(lambda x, t: velocity, noise, 3, method)
+    for solver in ("euler", "heun"):
+        out = solve(lambda x, t: velocity, noise, 3, solver)
         torch.testing.assert_close(out, noise + velocity)
     with pytest.raises(ValueError, match="rk4"):
-        sample(lambda x, t: velocity, noise, 3, "rk4")
+        solve(lambda x, t: velocity, noise, 3, "rk4")
     with pytest.raises(ValueError, match="steps"):
-        euler_sample(lambda x, t: velocity, noise, 0)
+        euler(lambda x, t: velocity, noise, 0)
 
 
-def test_cfg_velocity_fn_matches_forward_with_cfg():
+def test_torch_velocity_matches_forward_with_cfg():
     model = _model().eval()
     x = torch.randn(2, 3, 8, 8)
     t = torch.tensor([0.2, 0.7])
     labels = torch.tensor([0, 2])
-    fn = cfg_velocity_fn(model, labels, 2.5)
+    fn = torch_velocity(model, labels, 2.5)
     expected = model.forward_with_cfg(x, t, labels, torch.full((2,), 2.5))
     torch.testing.assert_close(fn(x, t), expected)
-    out = sample(fn, torch.randn(2, 3, 8, 8), steps=2, method="heun")
+    out = solve(fn, torch.randn(2, 3, 8, 8), steps=2, solver="heun")
     assert out.shape == (2, 3, 8, 8)
     assert torch.isfinite(out).all()

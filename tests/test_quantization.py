@@ -11,7 +11,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from pipeline.errors import PipelineError
-from pipeline.quantization import (
+from pipeline.runtime.models import read_metadata, set_metadata
+from pipeline.runtime.quantization import (
     convert_fp16,
     quantize_classifier_int8,
     quantize_dynamic_matmul,
@@ -240,3 +241,23 @@ def test_int8_softmax_fed_by_one_of_several_convs(tmp_path: Path) -> None:
     floats = {i.name for i in model.graph.initializer if i.data_type == TensorProto.FLOAT}
     assert convs["head"].input[1] in floats  # head weights left float, not DequantizeLinear
     assert producers["logits"].op_type == "Conv"
+
+
+@pytest.mark.parametrize("variant", ["int8", "fp16", "dynamic"])
+def test_quantised_copies_keep_metadata_and_the_same_bytes_every_run(
+    classifier: Path, tmp_path: Path, variant: str
+) -> None:
+    source = tmp_path / "tagged.onnx"
+    model = onnx.load(
+        str(classifier if variant != "dynamic" else _tiny_transformer(tmp_path / "g.onnx"))
+    )
+    set_metadata(model, {"role": "classifier", "class_names": ["a", "b"]})
+    onnx.save(model, str(source))
+    runs = {
+        "int8": lambda out: quantize_classifier_int8(source, out, _images(32, 3), per_channel=True),
+        "fp16": lambda out: convert_fp16(source, out),
+        "dynamic": lambda out: quantize_dynamic_matmul(source, out),
+    }
+    first, second = runs[variant](tmp_path / "a.onnx"), runs[variant](tmp_path / "b.onnx")
+    assert first.read_bytes() == second.read_bytes()
+    assert read_metadata(first) == {"role": "classifier", "class_names": ["a", "b"]}

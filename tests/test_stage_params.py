@@ -1,5 +1,5 @@
 """Every stage declares in dvc.yaml the params sections it reads and the code that computes its
-outputs, so that DVC reruns it when either changes."""
+outputs, so that DVC reruns it when either changes; and the code keeps to its layout."""
 
 import ast
 import dataclasses
@@ -13,6 +13,10 @@ from pipeline.params import load_params
 from tests.conftest import ROOT
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+PACKAGE = ROOT / "pipeline"
+# The rooms: sub-packages of `pipeline` that compute; `project` is the plumbing.
+ROOMS = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+PLUMBING_ROOM = "project"
 
 
 def test_dvc_yaml_has_the_eight_stages_in_order() -> None:
@@ -49,34 +53,72 @@ def test_params_file_has_no_section_that_no_stage_reads() -> None:
     assert sections == declared
 
 
-# How a stage runs and reports, not what it computes (runtime.py is only the `runtime` schema).
-PLUMBING = {
-    f"pipeline/{name}.py"
-    for name in ("console", "errors", "files", "params", "paths", "runtime", "tracking")
-}
+def is_plumbing(name: str) -> bool:
+    """How a stage runs and reports, not what it computes: the foundation modules directly in
+    `pipeline/` (errors, files, params) and the `project` room. Read from the layout."""
+    parts = Path(name).parts
+    return parts[0] == "pipeline" and (len(parts) == 2 or parts[1] == PLUMBING_ROOM)
 
 
 def imported_sources(path: Path) -> set[str]:
-    """Project files (relative to the root) named by `path`'s `from pipeline/stages ...` imports."""
+    """Project files (relative to the root) that `path` imports."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
-            package, _, module = node.module.partition(".")
-            names = [module] if module else [alias.name for alias in node.names]
-            if package in ("pipeline", "stages"):
-                found |= {f"{package}/{name}.py" for name in names}
-    return {name for name in found if (ROOT / name).is_file()}
+            modules = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            name = module.replace(".", "/") + ".py"
+            if module.split(".")[0] in ("pipeline", "stages") and (ROOT / name).is_file():
+                found.add(name)
+    return found
 
 
-@pytest.mark.parametrize("stage", list(STAGES))
-def test_stage_declares_the_code_that_computes_its_outputs(stage: str) -> None:
+def code_of(stage: str) -> set[str]:
     code, todo = set(), [f"stages/{stage}.py"]
     while todo:
         for name in imported_sources(ROOT / todo.pop()) - code:
-            if name.startswith("stages/"):
-                # another stage's params schema: its section must be declared instead
-                assert Path(name).stem in STAGES[stage].get("params", []), name
-            else:
-                code.add(name)
-                todo.append(name)
-    assert sorted(code - PLUMBING - set(STAGES[stage]["deps"])) == []
+            code.add(name)
+            todo.append(name)
+    return code
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_stage_declares_exactly_the_code_that_computes_its_outputs(stage: str) -> None:
+    computing = {name for name in code_of(stage) if not is_plumbing(name)}
+    declared = {dep for dep in STAGES[stage]["deps"] if dep.endswith(".py")}
+    assert declared - {f"stages/{stage}.py"} == computing
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_no_stage_imports_another(stage: str) -> None:
+    assert not {name for name in code_of(stage) if name.startswith("stages/")}
+
+
+def test_benchmarks_import_no_stage() -> None:
+    for script in (ROOT / "benchmarks").glob("*.py"):
+        assert not {n for n in imported_sources(script) if n.startswith("stages/")}, script
+
+
+def test_the_plumbing_and_the_foundation_import_no_room() -> None:
+    """The rooms use the plumbing, never the reverse: plumbing code is no stage's dependency, so
+    it must not reach code that computes outputs."""
+    for path in PACKAGE.rglob("*.py"):
+        name = str(path.relative_to(ROOT))
+        if is_plumbing(name):
+            reached = {n for n in imported_sources(path) if not is_plumbing(n)}
+            assert not reached, f"{name} imports {sorted(reached)}"
+
+
+def test_stage_modules_fit_on_a_screen() -> None:
+    for path in (ROOT / "stages").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 100, path.name
+
+
+def test_rooms_are_the_layout_the_readme_describes() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for room in ROOMS:
+        assert f"`pipeline/{room}/`" in readme, room

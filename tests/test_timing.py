@@ -1,6 +1,6 @@
 """Side-by-side throughput: every variant runs in every round, after one warm-up call."""
 
-from pipeline.timing import interleaved_throughput
+from pipeline.runtime.timing import interleaved_throughput
 
 
 def test_every_variant_is_warmed_up_then_timed_in_turns() -> None:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
-from pipeline.tracking import artifact_location, flatten, project_root
+from pipeline.project.paths import project_root
+from pipeline.project.tracking import artifact_location, flatten
 
 
 def test_queued_experiment_workspaces_log_to_the_project_store(tmp_path: Path) -> None:

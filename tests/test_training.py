@@ -1,24 +1,24 @@
-"""Tests for EMA, learning-rate schedule and checkpoints."""
+"""The pieces of the training loop: EMA, learning-rate schedule, checkpoints and resuming."""
 
 import copy
 import itertools
-import random
+import pickle
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from pipeline import training
-from pipeline.dit import DiT, DiTConfig
-from pipeline.training import (
+from pipeline.errors import PipelineError
+from pipeline.generator import training
+from pipeline.generator.dit import DiT, DiTConfig
+from pipeline.generator.training import (
     NonFiniteLossError,
     check_finite,
     ema_decay,
     load_checkpoint,
     lr_at,
-    restore_rng_states,
+    resumable,
     save_checkpoint,
     update_ema,
 )
@@ -78,90 +78,54 @@ def test_lr_schedule_without_warmup_starts_at_base_lr():
 
 def test_check_finite_raises_non_finite_loss_error():
     check_finite(torch.tensor(1.5), step=3)
-    with pytest.raises(NonFiniteLossError, match="step 7"):
+    with pytest.raises(NonFiniteLossError, match="step 7; the last good checkpoint is kept"):
         check_finite(torch.tensor(float("nan")), step=7)
-    assert issubclass(NonFiniteLossError, RuntimeError)
+    assert issubclass(NonFiniteLossError, PipelineError)
 
 
-def _trained_state():
+def _state(step: int, finished: bool, identity: str = "same") -> dict:
     torch.manual_seed(0)
     model = DiT(SMALL)
-    ema = copy.deepcopy(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95))
     x = torch.randn(2, 3, 8, 8)
     (model(x, torch.rand(2), torch.tensor([0, 1])) - x).square().mean().backward()
     optimizer.step()
-    update_ema(ema, model, 0.5)
-    return model, ema, optimizer
-
-
-def test_checkpoint_roundtrip_weights_only(tmp_path):
-    model, ema, optimizer = _trained_state()
     generator = torch.Generator().manual_seed(42)
     torch.randn(5, generator=generator)
-    torch.manual_seed(1)
-    np.random.seed(2)
-    random.seed(3)
-    np.random.randn()  # leaves a cached Gaussian in numpy's state
+    return {
+        "identity": identity,
+        "step": step,
+        "finished": finished,
+        "model": model.state_dict(),
+        "ema": copy.deepcopy(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "losses": torch.tensor([0.5, 0.25]),
+        "drawn": torch.zeros(step, 4, dtype=torch.int32),
+        "train_seconds": 1.5,
+    }
 
-    path = save_checkpoint(
-        tmp_path / "ckpt" / "last.pt",
-        model=model,
-        ema=ema,
-        optimizer=optimizer,
-        step=17,
-        extra={"config": SMALL.to_dict(), "loss": 0.25, "history": [1, 2.5, None]},
-        generator=generator,
-    )
 
-    def draw() -> tuple:
-        """One draw from every random source a checkpoint must restore."""
-        return (
-            torch.rand(3),
-            np.random.rand(3),
-            np.random.randn(),
-            random.random(),
-            torch.rand(3, generator=generator),
-        )
-
-    expected = draw()
-
-    torch.manual_seed(99)
-    np.random.seed(99)
-    random.seed(99)
-    generator.manual_seed(99)
-    ckpt = load_checkpoint(path)  # weights_only=True inside
-    restore_rng_states(ckpt, generator)
-    actual = draw()
-    assert torch.equal(actual[0], expected[0])
-    assert np.array_equal(actual[1], expected[1])
-    assert actual[2] == expected[2]
-    assert actual[3] == expected[3]
-    assert torch.equal(actual[4], expected[4])
-
-    assert ckpt["step"] == 17
-    assert ckpt["extra"] == {"config": SMALL.to_dict(), "loss": 0.25, "history": [1, 2.5, None]}
-    restored = DiT(DiTConfig.from_dict(ckpt["extra"]["config"]))
-    restored.load_state_dict(ckpt["model"])
-    restored_ema = DiT(SMALL)
-    restored_ema.load_state_dict(ckpt["ema"])
-    for a, b in zip(restored.parameters(), model.parameters(), strict=True):
-        assert torch.equal(a, b)
-    for a, b in zip(restored_ema.parameters(), ema.parameters(), strict=True):
-        assert torch.equal(a, b)
-    restored_opt = torch.optim.AdamW(restored.parameters(), lr=1e-3)
-    restored_opt.load_state_dict(ckpt["optimizer"])
-    assert restored_opt.state_dict()["param_groups"][0]["betas"] == (0.9, 0.95)
-    assert torch.equal(
-        restored_opt.state_dict()["state"][0]["exp_avg"],
-        optimizer.state_dict()["state"][0]["exp_avg"],
-    )
+def test_checkpoint_round_trip_restores_weights_optimizer_and_random_stream(tmp_path):
+    state = _state(step=17, finished=False)
+    save_checkpoint(tmp_path / "ckpt" / "last.pt", state)
+    loaded = load_checkpoint(tmp_path / "ckpt" / "last.pt")
+    model = DiT(SMALL)
+    model.load_state_dict(loaded["model"])
+    assert all(torch.equal(a, state["model"][k]) for k, a in model.state_dict().items())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer.load_state_dict(loaded["optimizer"])
+    assert optimizer.state_dict()["param_groups"][0]["betas"] == (0.9, 0.95)
+    resumed, original = torch.Generator(), torch.Generator()
+    resumed.set_state(loaded["generator"])
+    original.set_state(state["generator"])
+    assert torch.equal(torch.rand(3, generator=resumed), torch.rand(3, generator=original))
+    assert loaded["step"] == 17 and loaded["train_seconds"] == 1.5
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    model, ema, optimizer = _trained_state()
     path = tmp_path / "last.pt"
-    save_checkpoint(path, model=model, ema=ema, optimizer=optimizer, step=1, extra={})
+    save_checkpoint(path, _state(step=1, finished=False))
     before = path.read_bytes()
 
     def failing_save(obj, f, *args, **kwargs):
@@ -170,30 +134,39 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training.torch, "save", failing_save)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, model=model, ema=ema, optimizer=optimizer, step=2, extra={})
+        save_checkpoint(path, _state(step=2, finished=False))
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
     assert load_checkpoint(path)["step"] == 1
 
 
-def test_checkpoint_rejects_extra_that_weights_only_cannot_load(tmp_path):
-    model, ema, optimizer = _trained_state()
-    with pytest.raises(TypeError, match=r"extra\['when'\]"):
-        save_checkpoint(
-            tmp_path / "c.pt",
-            model=model,
-            ema=ema,
-            optimizer=optimizer,
-            step=0,
-            extra={"when": object()},
-        )
-    assert not any(tmp_path.iterdir())
+@pytest.mark.parametrize(
+    ("state", "resumed", "message"),
+    [
+        (_state(step=5, finished=False), True, "resuming from step 5"),
+        (_state(step=9, finished=True), False, "a finished run; training anew from step 0"),
+        (_state(step=5, finished=False, identity="other"), False, "of other code, params or data"),
+    ],
+)
+def test_only_an_unfinished_run_of_the_same_inputs_is_resumed(
+    tmp_path, caplog, state, resumed, message
+):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, state)
+    with caplog.at_level("INFO"):
+        found = resumable(path, "same")
+    assert (found is not None) == resumed
+    assert message in caplog.text
 
 
-def test_restoring_a_generator_needs_a_saved_one(tmp_path):
-    model, ema, optimizer = _trained_state()
-    path = save_checkpoint(
-        tmp_path / "c.pt", model=model, ema=ema, optimizer=optimizer, step=0, extra={}
-    )
-    with pytest.raises(KeyError, match="generator"):
-        restore_rng_states(load_checkpoint(path), torch.Generator())
+def test_a_checkpoint_holding_code_is_not_loaded(tmp_path, caplog):
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "last.pt"
+    torch.save({"identity": "same", "payload": Exploit()}, path, pickle_module=pickle)
+    with caplog.at_level("INFO"):
+        assert resumable(path, "same") is None
+    assert "unreadable" in caplog.text and "training from step 0" in caplog.text
+    assert resumable(tmp_path / "absent.pt", "same") is None

@@ -8,56 +8,58 @@ with the same channels as the input (no learned variance).
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pipeline.data.images import CHANNELS
+from pipeline.params import ParamsError
+
 
 @dataclass(frozen=True)
 class DiTConfig:
-    """Architecture hyper-parameters of a DiT."""
+    """Architecture hyper-parameters of a DiT; `num_classes` excludes the null class."""
 
     image_size: int = 32
-    in_channels: int = 3
+    channels: int = CHANNELS
     patch_size: int = 4
     width: int = 128
     depth: int = 4
-    heads: int = 4
+    heads: int = 2
     mlp_ratio: float = 4.0
     num_classes: int = 10
+    stem_channels: int = 0  # > 0: a 3x3 convolution before patchifying, so patches see neighbours
+    head_channels: int = 0  # > 0: a 3x3 convolution after unpatchifying, across patch borders
+    long_skips: bool = False  # U-ViT: each late block also gets the output of its early twin
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            expected, kind = (
-                ((int, float), "a number") if f.name == "mlp_ratio" else (int, "an int")
-            )
-            # bool is an int subclass, but True is never a meaningful size
-            if isinstance(value, bool) or not isinstance(value, expected):
-                raise ValueError(f"DiTConfig.{f.name} must be {kind}, got {value!r}")
-            if value <= 0:
-                raise ValueError(f"DiTConfig.{f.name} must be positive, got {value!r}")
-        # Normalise so that to_dict() always writes a float, whatever JSON handed us
-        object.__setattr__(self, "mlp_ratio", float(self.mlp_ratio))
-        if self.image_size % self.patch_size:
-            raise ValueError(
-                f"DiTConfig.image_size ({self.image_size}) must be divisible by "
-                f"patch_size ({self.patch_size})"
-            )
-        if self.width % self.heads:
-            raise ValueError(
-                f"DiTConfig.width ({self.width}) must be divisible by heads ({self.heads})"
-            )
+        for name, divisor in (("image_size", "patch_size"), ("width", "heads")):
+            if getattr(self, name) % getattr(self, divisor):
+                raise ParamsError(
+                    f"DiT {name} ({getattr(self, name)}) must be divisible by "
+                    f"{divisor} ({getattr(self, divisor)})"
+                )
         # The 2-D sin-cos embedding gives each axis half the width, split again into sin and cos
         if self.width % 4:
-            raise ValueError(f"DiTConfig.width ({self.width}) must be divisible by 4")
-        if int(self.width * self.mlp_ratio) < 1:
-            raise ValueError(f"DiTConfig.mlp_ratio ({self.mlp_ratio}) gives an empty MLP")
+            raise ParamsError(f"DiT width ({self.width}) must be divisible by 4")
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> DiTConfig:
+        """For tests: trains in seconds, learns nothing."""
+        return cls(**{"patch_size": 4, "width": 32, "depth": 2, "heads": 2, **overrides})
+
+    @classmethod
+    def small(cls, **overrides: Any) -> DiTConfig:
+        """The CPU default: 1.3M parameters, 64 tokens of 4x4 patches."""
+        return cls(**{"patch_size": 4, "width": 128, "depth": 4, "heads": 2, **overrides})
+
+    @classmethod
+    def gpu(cls, **overrides: Any) -> DiTConfig:
+        """DiT-S/2 sized (32M parameters, 256 tokens): for a GPU."""
+        return cls(**{"patch_size": 2, "width": 384, "depth": 12, "heads": 6, **overrides})
 
     @property
     def grid_size(self) -> int:
@@ -70,16 +72,14 @@ class DiTConfig:
         return self.grid_size**2
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields, safe for JSON."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DiTConfig:
         """Inverse of to_dict; unknown keys are an error rather than silently dropped."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"unknown DiTConfig field(s): {', '.join(unknown)}")
+            raise ParamsError(f"unknown DiTConfig field(s): {', '.join(unknown)}")
         return cls(**data)
 
 
@@ -133,7 +133,6 @@ class LabelEmbedder(nn.Module):
 
     def __init__(self, num_classes: int, width: int):
         super().__init__()
-        self.num_classes = num_classes
         self.embedding_table = nn.Embedding(num_classes + 1, width)
 
     def forward(self, y: Tensor) -> Tensor:
@@ -184,7 +183,7 @@ class DiTBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
-    """adaLN-modulated norm, then a Linear from tokens to flattened patches."""
+    """adaLN-modulated norm, then a Linear from tokens to flattened patches of `out_channels`."""
 
     def __init__(self, width: int, patch_size: int, out_channels: int):
         super().__init__()
@@ -204,8 +203,13 @@ class DiT(nn.Module):
     def __init__(self, config: DiTConfig):
         super().__init__()
         self.config = config
+        pixels_in = config.stem_channels or config.channels
+        if config.stem_channels:
+            self.stem = nn.Sequential(
+                nn.Conv2d(config.channels, pixels_in, 3, padding=1), nn.SiLU()
+            )
         self.x_embedder = nn.Conv2d(
-            config.in_channels,
+            pixels_in,
             config.width,
             kernel_size=config.patch_size,
             stride=config.patch_size,
@@ -218,7 +222,16 @@ class DiT(nn.Module):
         self.blocks = nn.ModuleList(
             DiTBlock(config.width, config.heads, config.mlp_ratio) for _ in range(config.depth)
         )
-        self.final_layer = FinalLayer(config.width, config.patch_size, config.in_channels)
+        if config.long_skips:
+            self.skips = nn.ModuleList(
+                nn.Linear(2 * config.width, config.width) for _ in range(config.depth // 2)
+            )
+        pixels_out = config.head_channels or config.channels
+        self.final_layer = FinalLayer(config.width, config.patch_size, pixels_out)
+        if config.head_channels:
+            self.head = nn.Sequential(
+                nn.SiLU(), nn.Conv2d(pixels_out, config.channels, 3, padding=1)
+            )
         self.initialize_weights()
 
     @property
@@ -251,27 +264,38 @@ class DiT(nn.Module):
             nn.init.zeros_(block.adaln_modulation[-1].weight)
             nn.init.zeros_(block.adaln_modulation[-1].bias)
 
-        # Zero-out the output layers so a fresh model predicts zero velocity
+        # Zero-out the output layers so a fresh model predicts zero velocity (with a head, only
+        # its last convolution: zeroing the Linear before it too would leave both without grads)
         nn.init.zeros_(self.final_layer.adaln_modulation[-1].weight)
         nn.init.zeros_(self.final_layer.adaln_modulation[-1].bias)
-        nn.init.zeros_(self.final_layer.linear.weight)
-        nn.init.zeros_(self.final_layer.linear.bias)
+        last = self.head[-1] if self.config.head_channels else self.final_layer.linear
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def unpatchify(self, x: Tensor) -> Tensor:
         """Turn patch tokens (N, T, p*p*C) back into images (N, C, H, W)."""
-        c, p, g = self.config.in_channels, self.config.patch_size, self.config.grid_size
+        p, g = self.config.patch_size, self.config.grid_size
+        c = x.shape[-1] // (p * p)
         x = x.reshape(-1, g, g, p, p, c)  # (N, G, G, p, p, C)
         x = x.permute(0, 5, 1, 3, 2, 4)  # (N, C, G, p, G, p)
         return x.reshape(-1, c, g * p, g * p)  # (N, C, H, W)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
         """Velocity for images x (N, C, H, W), times t (N,) in [0, 1], labels y (N,)."""
+        if self.config.stem_channels:
+            x = self.stem(x)  # (N, S, H, W)
         x = self.x_embedder(x).flatten(2).transpose(1, 2) + self.pos_embed  # (N, T, D)
         c = self.t_embedder(t) + self.y_embedder(y)  # (N, D)
-        for block in self.blocks:
+        depth, early = len(self.blocks), []
+        for i, block in enumerate(self.blocks):
+            late = i - (depth - depth // 2)
+            if self.config.long_skips and late >= 0:
+                x = self.skips[late](torch.cat([x, early.pop()], dim=-1))  # (N, T, D)
             x = block(x, c)  # (N, T, D)
-        x = self.final_layer(x, c)  # (N, T, p*p*C)
-        return self.unpatchify(x)  # (N, C, H, W)
+            if self.config.long_skips and i < depth // 2:
+                early.append(x)
+        x = self.unpatchify(self.final_layer(x, c))  # (N, C or H, H, W)
+        return self.head(x) if self.config.head_channels else x  # (N, C, H, W)
 
     def forward_with_cfg(self, x: Tensor, t: Tensor, y: Tensor, guidance_scale: Tensor) -> Tensor:
         """Classifier-free guided velocity v_null + s * (v_cond - v_null), s of shape (N,)."""
@@ -295,43 +319,3 @@ class GuidedDiT(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor, guidance_scale: Tensor) -> Tensor:
         return self.model.forward_with_cfg(x, t, y, guidance_scale)  # (N, C, H, W)
-
-
-ONNX_INPUT_NAMES = ("x", "t", "y", "guidance_scale")
-ONNX_OUTPUT_NAMES = ("velocity",)
-
-
-def export_onnx(model: DiT, path: str | Path, *, batch_size: int = 2, opset: int = 17) -> Path:
-    """Export the guided velocity (x, t, y, guidance_scale) -> velocity with a dynamic batch.
-
-    Uses the TorchScript-based exporter (dynamo=False), which needs only the onnx package.
-    Export with batch_size >= 2: a batch of 1 lets the tracer specialise on size-1 axes.
-    """
-    if batch_size < 2:
-        raise ValueError(f"batch_size must be at least 2, got {batch_size}")
-    cfg = model.config
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    device = next(model.parameters()).device
-    example = (
-        torch.zeros(batch_size, cfg.in_channels, cfg.image_size, cfg.image_size, device=device),
-        torch.full((batch_size,), 0.5, device=device),
-        torch.zeros(batch_size, dtype=torch.int64, device=device),
-        torch.ones(batch_size, device=device),
-    )
-    dynamic_axes = {name: {0: "batch"} for name in ONNX_INPUT_NAMES + ONNX_OUTPUT_NAMES}
-    wrapper = GuidedDiT(model).eval()
-    # The TorchScript exporter is deprecated but is the one that needs no onnxscript
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            wrapper,
-            example,
-            str(path),
-            input_names=list(ONNX_INPUT_NAMES),
-            output_names=list(ONNX_OUTPUT_NAMES),
-            dynamic_axes=dynamic_axes,
-            opset_version=opset,
-            dynamo=False,
-        )
-    return path

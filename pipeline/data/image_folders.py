@@ -1,16 +1,42 @@
-"""Image-folder datasets for the generator, and the batch sampler that feeds it."""
+"""Image folders (one sub-folder per class, or the class as a file-name prefix) as image sets,
+and where the generator's training images come from."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 
-from pipeline.datasets import IMAGE_SUFFIXES, DatasetError, ImageSet, decode_image
+from pipeline.data.images import IMAGE_SUFFIXES, DatasetError, ImageSet, decode_image
+from pipeline.params import bounded
 
 ClassFrom = Literal["folder", "prefix"]
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """The `train_dit.data` params."""
+
+    source: Literal["arrays", "imagefolder"]
+    path: str  # arrays: an image-set .npz (data/cifar10/train.npz); imagefolder: a folder
+    class_from: ClassFrom  # imagefolder: the class is the sub-folder, or the file-name prefix
+    classes: list[str] | None  # keep only these classes (all when null)
+    image_size: int = bounded(8, 512)
+
+
+def load_training_images(params: DataParams) -> ImageSet:
+    classes = tuple(params.classes) if params.classes is not None else None
+    if params.source == "imagefolder":
+        return load_image_folder(Path(params.path), params.image_size, params.class_from, classes)
+    data = ImageSet.load(Path(params.path))
+    if data.image_size != params.image_size:
+        raise DatasetError(
+            f"train_dit.data.image_size is {params.image_size} but the images of {params.path} "
+            f"are {data.image_size}x{data.image_size}"
+        )
+    return data if classes is None else data.select(classes)
 
 
 def class_of(path: Path, root: Path, class_from: ClassFrom) -> str:
@@ -51,35 +77,3 @@ def load_image_folder(
             images.append(decode_image(path.read_bytes(), path.name, root, size=image_size))
             labels.append(label)
     return ImageSet(np.stack(images), np.array(labels, dtype=np.int64), names)
-
-
-class BatchSampler:
-    """Draws batches of indices with replacement, optionally class-balanced.
-
-    Balanced draws weight each image by the inverse of its class's frequency, so every class is
-    drawn equally often whatever its share of the data.
-    """
-
-    def __init__(
-        self, labels: np.ndarray, batch_size: int, balanced: bool, generator: torch.Generator
-    ) -> None:
-        counts = np.bincount(labels)
-        weights = 1.0 / counts[labels] if balanced else np.ones(len(labels))
-        self.weights = torch.as_tensor(weights / weights.sum(), dtype=torch.float64)
-        self.batch_size = batch_size
-        self.generator = generator
-
-    def draw(self) -> torch.Tensor:
-        return torch.multinomial(
-            self.weights, self.batch_size, replacement=True, generator=self.generator
-        )  # (B,)
-
-
-def class_histogram(labels: np.ndarray, drawn: np.ndarray, class_names: tuple[str, ...]) -> dict:
-    """How often each class was drawn, against its count in the data."""
-    drawn_counts = np.bincount(labels[drawn], minlength=len(class_names))
-    data_counts = np.bincount(labels, minlength=len(class_names))
-    return {
-        name: {"drawn": int(d), "in_data": int(n)}
-        for name, d, n in zip(class_names, drawn_counts, data_counts, strict=True)
-    }

@@ -1,4 +1,10 @@
-"""MLflow runs for stages: params, metrics and small artifacts, tagged with commit and DVC exp."""
+"""MLflow runs for stages: params, metrics and small artifacts, tagged with commit and DVC exp.
+
+The store is the project's own SQLite file unless MLFLOW_TRACKING_URI names another. A stage
+whose tracking server cannot be reached stops before doing any work (`run_stage`); one that loses
+the server midway fails when it logs, its outputs intact on disk, and DVC, which then records
+nothing, runs it again on the next `dvc repro`.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,18 @@ import contextlib
 import logging
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from pipeline.errors import PipelineError, run_main
+from pipeline.project.paths import project_root
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "resnet8-dit"
-QUEUE_WORKSPACE = Path(".dvc") / "tmp" / "exps"
-
-
-def project_root(cwd: Path | None = None) -> Path:
-    """The project folder, also from inside a temporary workspace of a queued DVC experiment."""
-    cwd = (cwd or Path.cwd()).resolve()
-    parts = cwd.parts
-    for i in range(len(parts) - len(QUEUE_WORKSPACE.parts)):
-        if parts[i : i + len(QUEUE_WORKSPACE.parts)] == QUEUE_WORKSPACE.parts:
-            return Path(*parts[:i])
-    return cwd
 
 
 def tracking_uri() -> str:
@@ -58,8 +58,35 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def require_server(timeout_s: float = 10) -> None:
+    """Raise unless a tracking server named by an http(s) URI answers its health check."""
+    uri = tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as answer:
+            answer.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise PipelineError(
+            f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer ({err}); the "
+            "stage stopped before doing any work. Start the server, or unset "
+            "MLFLOW_TRACKING_URI to log to the project's own store."
+        ) from err
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's `main` (see `run_main`), its tracking server checked before any work."""
+
+    def stage() -> None:
+        require_server()
+        main()
+
+    stage.__module__ = main.__module__
+    run_main(stage)
+
+
 @contextlib.contextmanager
-def stage_run(stage: str, params: Mapping[str, Any]) -> Iterator[Any]:
+def mlflow_run(stage: str, params: Mapping[str, Any]) -> Iterator[Any]:
     """An MLflow run for one stage execution, with its params logged."""
     import mlflow  # slow to import; only stages that track pay for it
 

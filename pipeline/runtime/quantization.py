@@ -1,37 +1,11 @@
-"""Post-training quantisation of ONNX models with ONNX Runtime (library code, no DVC/MLflow).
+"""Post-training quantisation of ONNX models with ONNX Runtime, each output written atomically.
 
-Three conversions, each written atomically (temp file beside the target, then os.replace):
-
-- quantize_classifier_int8: static int8 (QDQ) for the image classifier, calibrated on real images.
-- convert_fp16: float16 weights/activations with float32 inputs and outputs.
+- quantize_classifier_int8: static int8 (QDQ) for an image classifier, calibrated on real images.
+- convert_fp16: float16 weights and activations, float32 inputs and outputs.
 - quantize_dynamic_matmul: dynamic int8 of MatMul only, for transformer-like models.
 
-Static int8 defaults were chosen by measurement: MLPerf Tiny ResNet-8 (tf2onnx, opset 15),
-ORT 1.31.1 CPU EP, intra_op_num_threads=2, 2-core Xeon with AVX512-VNNI/AMX, calibrated on
-1,000 CIFAR-10 train images. Accuracy on the 10,000 JPEG test images / the 200 ic01 images,
-agreement of argmax with fp32, throughput relative to fp32 (median of 30 interleaved rounds on
-a shared, noisy machine; absolute fp32 was 1,457 img/s at batch 64 and 2,029 at batch 256):
-
-    variant                          jpeg    ic01   agree  x fp32 @64  @256   bytes
-    fp32                             0.7548  0.855  1.000   1.00      1.00   321,574
-    QDQ u8s8 per-tensor minmax       0.7540  0.865  0.939   1.33      1.45   109,664
-    QDQ u8s8 per-channel minmax      0.7549  0.860  0.953   1.39      1.36   114,430
-    ... + float AveragePool          0.7552  0.865  0.973   1.21      1.42   113,958
-    ... + percentile 99.999 (chosen) 0.7569  0.870  0.975   1.29      1.48   113,960
-    QDQ s8s8 per-channel (+fpool)    0.7553  0.865  0.973   0.66      0.58   114,064
-    QDQ u8u8 per-tensor              0.7533  0.865  0.942   0.71      0.61   109,668
-    QOperator u8s8 per-channel       0.7572  0.860  0.972   1.30      1.46    98,600
-    fp16 (keep_io_types)             0.7548  0.855  0.998   0.91      0.99   168,287
-
-Why: u8 activations with s8 weights are the only int8 pairing that beats fp32 here (s8s8 and
-u8u8 miss ORT's fast x86 u8s8 kernels and run at ~0.6x fp32). Per-channel weights lift argmax
-agreement 0.94 -> 0.95. AveragePool in QDQ reuses its input's scale (0.118 vs 0.019 of its own),
-which coarsens the pooled features; leaving it float lifts agreement to 0.973 at no speed cost.
-Percentile calibration adds a little more; Entropy gave exactly the MinMax scales (ORT's
-default 128 bins = 128 quantised bins leaves one threshold to pick). reduce_range (7-bit
-weights, for CPUs without VNNI) lost accuracy (agree 0.943) for no speed. QOperator is as fast
-and as accurate but ORT recommends QDQ, which this module keeps. The logits stay float into the
-float Softmax (QGemm emits float directly); quantising them changed nothing measurable.
+Every output keeps its source's metadata_props. The int8 settings were chosen by measurement;
+the README's Benchmarks section gives the comparison.
 """
 
 from __future__ import annotations
@@ -54,16 +28,16 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from pipeline.files import atomic_path, require_file
+from pipeline.runtime.models import set_metadata
 
 PathLike = str | os.PathLike[str]
 
-_QUANT_TYPES = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
-_CALIBRATION = {
-    "minmax": CalibrationMethod.MinMax,
-    "entropy": CalibrationMethod.Entropy,
-    "percentile": CalibrationMethod.Percentile,
-}
-_FORMATS = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
+# u8 activations with s8 weights: the one int8 pairing with ORT's fast x86 kernels.
+ACTIVATIONS, WEIGHTS = QuantType.QUInt8, QuantType.QInt8
+# Percentile ranges clip rare outliers; a float AveragePool keeps the pooled features fine.
+PERCENTILE = 99.999
+FLOAT_OP_TYPES = ("Softmax", "AveragePool")
+CALIBRATION_BATCH = 64
 
 
 class ImageCalibrationReader(CalibrationDataReader):
@@ -110,25 +84,13 @@ def _float_nodes(model: onnx.ModelProto, op_types: tuple[str, ...]) -> tuple[lis
 
 
 def quantize_classifier_int8(
-    model_path: PathLike,
-    output_path: PathLike,
-    calibration_images: np.ndarray,
-    *,
-    per_channel: bool,
-    activation_type: str = "uint8",
-    weight_type: str = "int8",
-    quant_format: str = "qdq",
-    reduce_range: bool = False,
-    calibrate_method: str = "percentile",
-    percentile: float = 99.999,
-    float_op_types: tuple[str, ...] = ("Softmax", "AveragePool"),
-    batch_size: int = 64,
+    model_path: PathLike, output_path: PathLike, calibration_images: np.ndarray, per_channel: bool
 ) -> Path:
-    """Static int8 quantisation of an image classifier; returns output_path.
+    """Static int8 (QDQ) quantisation of an image classifier; returns output_path.
 
     calibration_images: float32 batch in the layout of the model's single input (here NHWC,
     raw 0..255). Softmax always stays float and so do its input logits, so no QuantizeLinear or
-    DequantizeLinear sits next to it. Defaults are the measured best, see the module docstring.
+    DequantizeLinear sits next to it.
     """
     src = require_file(model_path, "ONNX model")
     if len(calibration_images) == 0:
@@ -142,27 +104,27 @@ def quantize_classifier_int8(
         for i, node in enumerate(pre_model.graph.node):
             node.name = node.name or f"{node.op_type}_{i}"
         onnx.save(pre_model, str(pre))
-        float_names, float_output_types = _float_nodes(pre_model, float_op_types)
+        float_names, float_output_types = _float_nodes(pre_model, FLOAT_OP_TYPES)
         input_name = pre_model.graph.input[0].name
-        extra: dict[str, object] = {"CalibPercentile": percentile}
+        extra: dict[str, object] = {"CalibPercentile": PERCENTILE}
         if float_output_types:
             # QGemm can emit float directly, so the logits need no Q/DQ round-trip
             extra["OpTypesToExcludeOutputQuantization"] = float_output_types
-        reader = ImageCalibrationReader(input_name, calibration_images, batch_size)
+        reader = ImageCalibrationReader(input_name, calibration_images, CALIBRATION_BATCH)
         with atomic_path(output_path) as tmp_out:
             quantize_static(
                 str(pre),
                 str(tmp_out),
                 reader,
-                quant_format=_FORMATS[quant_format],
+                quant_format=QuantFormat.QDQ,
                 per_channel=per_channel,
-                reduce_range=reduce_range,
-                activation_type=_QUANT_TYPES[activation_type],
-                weight_type=_QUANT_TYPES[weight_type],
+                activation_type=ACTIVATIONS,
+                weight_type=WEIGHTS,
                 nodes_to_exclude=float_names,
-                calibrate_method=_CALIBRATION[calibrate_method],
+                calibrate_method=CalibrationMethod.Percentile,
                 extra_options=extra,
             )
+            keep_metadata(src, tmp_out)
     return Path(output_path)
 
 
@@ -191,6 +153,7 @@ def convert_fp16(model_path: PathLike, output_path: PathLike) -> Path:
     onnx.checker.check_model(half)
     with atomic_path(output_path) as tmp_out:
         onnx.save(half, str(tmp_out))
+        keep_metadata(model_path, tmp_out)
     return Path(output_path)
 
 
@@ -239,4 +202,12 @@ def quantize_dynamic_matmul(model_path: PathLike, output_path: PathLike) -> Path
             op_types_to_quantize=["MatMul"],
             weight_type=QuantType.QInt8,
         )
+        keep_metadata(src, tmp_out)
     return Path(output_path)
+
+
+def keep_metadata(source: PathLike, target: PathLike) -> None:
+    """Give `target` the metadata_props of `source` (the quantisers do not carry them over)."""
+    model = onnx.load(str(target))
+    set_metadata(model, {p.key: p.value for p in onnx.load(str(source)).metadata_props})
+    onnx.save(model, str(target))

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+
+from pipeline.runtime.sessions import open_session
 
 
 def interleaved_throughput(
@@ -26,3 +29,23 @@ def interleaved_throughput(
             run()
             times[name].append(time.perf_counter() - start)
     return {name: batch_size / float(np.median(spent)) for name, spent in times.items()}
+
+
+def session_throughput(
+    models: dict[str, Path],
+    feed: Callable[[list[str]], dict[str, np.ndarray]],
+    batch_size: int,
+    rounds: int,
+    threads: int,
+) -> dict[str, float]:
+    """Images per second of each ONNX model on the inputs `feed(input names)` gives, measured
+    side by side."""
+    runs: dict[str, Callable[[], object]] = {}
+    for name, path in models.items():
+        session = open_session(path, threads)
+        inputs = feed([value.name for value in session.get_inputs()])
+        runs[name] = lambda session=session, inputs=inputs: session.run(None, inputs)
+    return {
+        name: round(rate, 1)
+        for name, rate in interleaved_throughput(runs, batch_size, rounds).items()
+    }

@@ -11,16 +11,29 @@ from typing import ClassVar
 
 import numpy as np
 
-from pipeline.archives import iter_files
-from pipeline.datasets import CIFAR10_CLASSES, IMAGE_SUFFIXES, DatasetError, ImageSet, decode_image
+from pipeline.data.archives import ArchiveLimits, iter_files
+from pipeline.data.images import (
+    CHANNELS,
+    CIFAR10_CLASSES,
+    IMAGE_SUFFIXES,
+    DatasetError,
+    ImageSet,
+    decode_image,
+)
+
+CIFAR10_SIDE = 32
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and NumPy arrays only: no other code can run."""
+    """Unpickles plain containers and NumPy arrays only: no other code can run.
+
+    `_codecs.encode` is how protocol-2 pickles written by Python 3 store bytes; it only turns a
+    string into bytes (PyTorch's weights-only unpickler admits it for the same reason).
+    """
 
     ALLOWED: ClassVar = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
     }  # fmt: skip
 
     def find_class(self, module: str, name: str) -> type:
@@ -29,41 +42,69 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _unpickle(data: bytes, member: str, archive: Path) -> dict:
+def _unpickle(data: bytes, member: str, archive: Path, keys: tuple[str, ...]) -> dict:
     try:
         batch = _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
     except Exception as err:
         raise DatasetError(f"{archive}: member {member} is not a CIFAR-10 batch ({err})") from err
-    return {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
+    if not isinstance(batch, dict):
+        raise DatasetError(f"{archive}: member {member} is not a CIFAR-10 batch (not a dict)")
+    batch = {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
+    missing = [key for key in keys if key not in batch]
+    if missing:
+        raise DatasetError(f"{archive}: member {member} has no {missing}; not a CIFAR-10 batch")
+    return batch
 
 
-def read_cifar10_python(path: Path) -> tuple[ImageSet, ImageSet]:
+def _batch_images(batch: dict, member: str, archive: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's (N, 3072) CHW rows as NHWC images, and its labels, their shapes checked."""
+    rows = np.asarray(batch["data"])
+    labels = np.asarray(batch["labels"])
+    side = CIFAR10_SIDE
+    if rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != CHANNELS * side * side:
+        raise DatasetError(
+            f"{archive}: member {member} holds data {rows.dtype} {rows.shape}; "
+            f"expected uint8 (N, {CHANNELS * side * side})"
+        )
+    if labels.shape != (len(rows),) or labels.dtype.kind not in "iu":
+        raise DatasetError(
+            f"{archive}: member {member} has {len(rows)} images but labels {labels.shape}"
+        )
+    images = rows.reshape(-1, CHANNELS, side, side).transpose(0, 2, 3, 1)  # CHW rows to NHWC
+    return images, labels.astype(np.int64)
+
+
+def read_cifar10_python(path: Path, limits: ArchiveLimits) -> tuple[ImageSet, ImageSet]:
     """The official `cifar-10-python.tar.gz`: pickled CHW batches; returns (train, test)."""
-    batches = {PurePosixPath(name).name: (name, data) for name, data in iter_files(path)}
+    batches = {PurePosixPath(name).name: (name, data) for name, data in iter_files(path, limits)}
     expected = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
     missing = [name for name in expected if name not in batches]
     if missing:
         raise DatasetError(f"{path}: not in cifar10-python format, missing {missing}")
-    meta = _unpickle(batches["batches.meta"][1], "batches.meta", path)
+    meta = _unpickle(batches["batches.meta"][1], "batches.meta", path, ("label_names",))
     class_names = tuple(n.decode() if isinstance(n, bytes) else n for n in meta["label_names"])
 
     def load(names: list[str]) -> ImageSet:
-        parts = [_unpickle(batches[name][1], name, path) for name in names]
-        flat = np.concatenate([np.asarray(p["data"], dtype=np.uint8) for p in parts])
-        images = flat.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # CHW rows to NHWC
-        labels = np.concatenate([np.asarray(p["labels"], dtype=np.int64) for p in parts])
+        parts = [
+            _batch_images(_unpickle(batches[n][1], n, path, ("data", "labels")), n, path)
+            for n in names
+        ]
+        images = np.concatenate([images for images, _ in parts])
+        labels = np.concatenate([labels for _, labels in parts])
+        if labels.size and (labels.min() < 0 or labels.max() >= len(class_names)):
+            raise DatasetError(f"{path}: labels outside 0..{len(class_names) - 1}")
         return ImageSet(np.ascontiguousarray(images), labels, class_names)
 
     return load(expected[:5]), load(["test_batch"])
 
 
-def read_imagefolder_tar(path: Path) -> tuple[ImageSet, ImageSet]:
+def read_imagefolder_tar(path: Path, limits: ArchiveLimits) -> tuple[ImageSet, ImageSet]:
     """A tar of `<top>/{train,test}/<class>/<image>`; class names sorted give the label order."""
     files: dict[str, dict[str, list[tuple[str, bytes]]]] = {
         "train": defaultdict(list),
         "test": defaultdict(list),
     }
-    for name, data in iter_files(path):
+    for name, data in iter_files(path, limits):
         parts = PurePosixPath(name).parts
         if len(parts) == 4 and parts[1] in files and parts[3].lower().endswith(IMAGE_SUFFIXES):
             files[parts[1]][parts[2]].append((name, data))
@@ -92,10 +133,13 @@ def _decode_split(
     return ImageSet(np.stack(images), np.array(labels, dtype=np.int64), class_names)
 
 
-def read_eembc_ic01_tar(path: Path, class_names: tuple[str, ...] = CIFAR10_CLASSES) -> ImageSet:
+def read_eembc_ic01_tar(
+    path: Path, limits: ArchiveLimits, class_names: tuple[str, ...] = CIFAR10_CLASSES
+) -> ImageSet:
     """EEMBC EnergyRunner ic01: 32x32x3 uint8 HWC `.bin` files listed in `y_labels.csv`."""
     blobs, rows = {}, None
-    for name, data in iter_files(path):
+    side = CIFAR10_SIDE
+    for name, data in iter_files(path, limits):
         base = PurePosixPath(name).name
         if base == "y_labels.csv":
             rows = list(csv.reader(io.StringIO(data.decode())))
@@ -107,13 +151,16 @@ def read_eembc_ic01_tar(path: Path, class_names: tuple[str, ...] = CIFAR10_CLASS
     for line, row in enumerate(rows, 1):
         if not row:
             continue
-        if len(row) != 3 or row[0] not in blobs or len(blobs[row[0]]) != 32 * 32 * 3:
+        if len(row) != 3 or row[0] not in blobs or len(blobs[row[0]]) != side * side * CHANNELS:
             raise DatasetError(
                 f"{path}: y_labels.csv line {line} {row!r} does not name a "
                 "3,072-byte .bin file in the archive"
             )
-        images.append(np.frombuffer(blobs[row[0]], dtype=np.uint8).reshape(32, 32, 3))
-        labels.append(int(row[2]))
+        images.append(np.frombuffer(blobs[row[0]], dtype=np.uint8).reshape(side, side, CHANNELS))
+        try:
+            labels.append(int(row[2]))
+        except ValueError as err:
+            raise DatasetError(f"{path}: y_labels.csv line {line}: label {row[2]!r}") from err
     if not images or not all(0 <= label < len(class_names) for label in labels):
         raise DatasetError(f"{path}: empty, or labels outside 0..{len(class_names) - 1}")
     return ImageSet(np.stack(images), np.array(labels, dtype=np.int64), class_names)
@@ -132,3 +179,33 @@ def read_npy_indices(path: Path, count: int) -> np.ndarray:
     if indices.size and (indices.min() < 0 or indices.max() >= count):
         raise DatasetError(f"{path}: indices outside 0..{count - 1}")
     return indices.astype(np.int64)
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def read_image_sets(
+    formats: dict[str, str], files: dict[str, Path], limits: ArchiveLimits
+) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """The train, test and perf sets from the `cifar10` and `perf_samples` sources."""
+    if formats["cifar10"] == "cifar10-python":
+        train, test = read_cifar10_python(files["cifar10"], limits)
+    else:
+        train, test = read_imagefolder_tar(files["cifar10"], limits)
+    if formats["perf_samples"] == "eembc-ic01-tar":
+        perf = read_eembc_ic01_tar(files["perf_samples"], limits, test.class_names)
+    elif formats["cifar10"] == "cifar10-python":
+        perf = test.subset(read_npy_indices(files["perf_samples"], len(test.labels)))
+    else:
+        # The indices address the official test batch, whose order other formats do not keep.
+        raise DatasetError(
+            f"perf_samples (npy-indices) indexes the official CIFAR-10 test batch, but cifar10 "
+            f"comes as {formats['cifar10']}; use an eembc-ic01-tar perf set instead"
+        )
+    return train, test, perf
+
+
+def check_keras_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        if handle.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+            raise DatasetError(f"source 'resnet8_keras': {path} is not an HDF5 (.h5) file")

@@ -12,6 +12,8 @@ from PIL import Image
 from pipeline.errors import PipelineError
 from pipeline.files import save_npz
 
+CHANNELS = 3  # RGB everywhere: decoded images, model inputs, generated samples
+
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
@@ -31,7 +33,8 @@ class ImageSet:
     class_names: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+        shape = self.images.shape
+        if len(shape) != 4 or shape[-1] != CHANNELS or self.images.dtype != np.uint8:
             raise DatasetError(
                 f"images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}"
             )
@@ -40,6 +43,22 @@ class ImageSet:
 
     def subset(self, indices: np.ndarray) -> ImageSet:
         return ImageSet(self.images[indices], self.labels[indices], self.class_names)
+
+    def select(self, classes: tuple[str, ...]) -> ImageSet:
+        """Only the images of `classes`, relabelled 0.. in the set's own class order."""
+        missing = sorted(set(classes) - set(self.class_names))
+        if missing:
+            raise DatasetError(f"no class(es) {missing} among {list(self.class_names)}")
+        names = tuple(name for name in self.class_names if name in classes)
+        old = np.array([self.class_names.index(name) for name in names])
+        new = np.full(len(self.class_names), -1)
+        new[old] = np.arange(len(names))
+        keep = np.isin(self.labels, old)
+        return ImageSet(self.images[keep], new[self.labels[keep]], names)
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[1]
 
     def save(self, path: Path) -> None:
         save_npz(
@@ -66,5 +85,5 @@ def decode_image(data: bytes, name: str, archive: Path, size: int | None = None)
             if size is not None and rgb.size != (size, size):
                 rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
             return np.asarray(rgb, dtype=np.uint8)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise DatasetError(f"{archive}: member {name} is not a readable image ({err})") from err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +22,12 @@ log = logging.getLogger(__name__)
 MIRROR_ENV = "DATA_MIRROR"
 Format = Literal["cifar10-python", "imagefolder-tar", "eembc-ic01-tar", "npy-indices", "keras-h5"]
 HASHES = ("sha256", "md5")
+# Each source plays one role; these are the formats that can fill it.
+ROLES: dict[str, tuple[Format, ...]] = {
+    "resnet8_keras": ("keras-h5",),
+    "cifar10": ("cifar10-python", "imagefolder-tar"),
+    "perf_samples": ("eembc-ic01-tar", "npy-indices"),
+}
 
 
 class SourceError(PipelineError):
@@ -56,6 +63,13 @@ class Source:
     mirrored: bool
 
 
+def mirror_from_env(root: Path) -> Path | None:
+    """$DATA_MIRROR as an absolute path; a relative one is taken from `root`, the project, so
+    that it means the same wherever a stage runs (a queued experiment runs in a copy)."""
+    value = os.environ.get(MIRROR_ENV)
+    return (root / Path(value).expanduser()).resolve() if value else None
+
+
 def resolve(declared: dict[str, SourceParams], mirror: Path | None) -> dict[str, Source]:
     """Each declared source, replaced by the mirror's entry of the same name when there is one."""
     sources = {
@@ -71,6 +85,17 @@ def resolve(declared: dict[str, SourceParams], mirror: Path | None) -> dict[str,
         location = str((mirror / entry.file).resolve())
         sources[name] = Source(name, location, f"sha256:{entry.sha256}", entry.format, True)
     return sources
+
+
+def check_roles(sources: dict[str, Source]) -> None:
+    for role, accepted in ROLES.items():
+        if role not in sources:
+            raise SourceError(f"params.yaml: download.sources.{role} is missing")
+        if sources[role].format not in accepted:
+            raise SourceError(
+                f"source {role!r} has format {sources[role].format!r}; "
+                f"expected one of {list(accepted)}"
+            )
 
 
 def read_mirror_index(mirror: Path) -> dict[str, MirrorEntry]:

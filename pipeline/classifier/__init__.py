@@ -1,0 +1,1 @@
+"""The ResNet-8 classifier: Keras to ONNX, ONNX to PyTorch, and how its answers are scored."""

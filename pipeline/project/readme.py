@@ -1,0 +1,173 @@
+"""The README's tables of numbers, made from the committed metrics and benchmark results, so that
+no number there is one a run did not produce.
+
+    python -m pipeline.project.readme            # rewrite the tables in README.md
+    python -m pipeline.project.readme --check    # exit 1 if README.md is not up to date
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.files import read_json, write_text
+from pipeline.params import read_document
+from pipeline.project import paths
+
+README = Path("README.md")
+BENCHMARK = paths.REPORTS / "benchmark.json"
+
+
+def metrics(stage: str) -> dict:
+    return read_json(paths.metrics(stage))
+
+
+def interval(measurement: dict, digits: int = 3) -> str:
+    value, low, high = (measurement[k] for k in ("value", "ci95_low", "ci95_high"))
+    return f"{value:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+def results_table() -> str:
+    evaluation, keras = metrics("onnx_eval"), metrics("keras_to_onnx")["parity_vs_keras"]
+    torch_parity = metrics("onnx_to_torch")["parity_vs_onnx"]
+    quantized, export = metrics("quantize"), metrics("export_generator")
+    trained, judged = metrics("train_dit"), metrics("validate")["generator"]
+    model = read_document()["train_dit"]
+    arch, train = model["model"], model["train"]
+    classifier, generator = quantized["classifier"], quantized["generator"]
+    perf = evaluation["perf"]
+    sweep = ", ".join(
+        f"{row['guidance_scale']:g}: {row['conditional_accuracy']['value']:.3f}"
+        for row in judged["sweep"].values()
+        if row["solver"] == judged["solver"]
+    )
+    rows = [
+        ("ONNX top-1 accuracy", "MLPerf Tiny perf subset (EEMBC ic01, 200 lossless images)",
+         f"{perf['accuracy']} ({perf['correct']}/{perf['total']})"),
+        ("ONNX top-1 accuracy", "the mirror's JPEG CIFAR-10 test set (10,000, lossy)",
+         f"{evaluation['test']['accuracy']}"),
+        ("Keras ↔ ONNX", f"{keras['images']:,} test images",
+         f"argmax agreement {keras['argmax_agreement']:.0%}, max abs diff "
+         f"{keras['max_abs_diff']:.1e}"),
+        ("ONNX ↔ PyTorch", f"{torch_parity['images']:,} test images",
+         f"argmax agreement {torch_parity['argmax_agreement']:.0%}, max abs diff "
+         f"{torch_parity['max_abs_diff']:.1e}"),
+        ("int8 classifier (static QDQ)", "test set / perf subset",
+         f"{classifier['int8']['test_accuracy']} / {classifier['int8']['perf_accuracy']}; "
+         f"{classifier['int8']['bytes']:,} bytes (fp32: {classifier['fp32']['bytes']:,})"),
+        ("fp16 classifier", "test set / perf subset",
+         f"{classifier['fp16']['test_accuracy']} / {classifier['fp16']['perf_accuracy']}; "
+         f"{classifier['fp16']['bytes']:,} bytes"),
+        (f"TinyDiT (width {arch['width']}, depth {arch['depth']}, {arch['heads']} heads, "
+         f"patch {arch['patch_size']}; {trained['parameters']:,} parameters)",
+         "CIFAR-10 JPEG training set",
+         f"{trained['steps']:,} steps of batch {train['batch_size']}, final loss "
+         f"{trained['final_loss']:.3f}"),
+        (f"generator conditional accuracy (classifier judge, {judged['samples']:,} samples, "
+         f"{judged['solver']} {judged['steps']} steps)",
+         f"guidance {judged['guidance_scale']:g}",
+         f"**{interval(judged['conditional_accuracy'])}** (ceiling on real images "
+         f"{evaluation['test']['accuracy']})"),
+        ("conditional accuracy over the guidance sweep", "guidance: accuracy", sweep),
+        ("Fréchet distance on classifier features", f"{judged['samples']:,} samples vs as many "
+         "real test images", f"{interval(judged['frechet_distance'], 2)} (real-vs-real floor "
+         f"{judged['frechet_distance_real_floor']:.2f})"),
+        ("ONNX ↔ PyTorch generator", "random inputs; a whole sample",
+         f"max velocity diff {export['velocity_max_abs_diff']:.1e}; sample max diff "
+         f"{export['sample_max_abs_diff']:.1e}"),
+        ("dynamic-int8 / fp16 generator", "velocity vs fp32, relative L2",
+         f"{generator['int8']['velocity_relative_l2_error']:.3f} / "
+         f"{generator['fp16']['velocity_relative_l2_error']:.4f}; "
+         f"{generator['int8']['bytes']:,} / {generator['fp16']['bytes']:,} bytes "
+         f"(fp32: {generator['fp32']['bytes']:,})"),
+    ]  # fmt: skip
+    return markdown(["what", "data", "value"], rows)
+
+
+def benchmark_table() -> str:
+    if not BENCHMARK.is_file():
+        return "_No benchmark run yet: `python benchmarks/benchmark.py`._"
+    bench = read_json(BENCHMARK)
+    rows = []
+    for batch in (64, 256):
+        rates = bench[f"classifier_batch_{batch}"]["images_per_s"]
+        fp32 = rates["onnxruntime fp32"]
+        rows.append(
+            (f"ResNet-8, batch {batch}: ONNX Runtime fp32 vs Keras `predict`",
+             f"{fp32:,.0f} vs {rates['keras predict']:,.0f}",
+             f"{fp32 / rates['keras predict']:.1f}x")
+        )  # fmt: skip
+        others = ("onnxruntime int8", "onnxruntime fp16", "onnx2torch (torch.export)")
+        rows.append(
+            (f"ResNet-8, batch {batch}: int8 / fp16 / onnx2torch vs ONNX Runtime fp32",
+             " / ".join(f"{rates[n]:,.0f}" for n in others) + f" vs {fp32:,.0f}",
+             " / ".join(f"{rates[n] / fp32:.2f}x" for n in others))
+        )  # fmt: skip
+    gen = bench["generator_batch_16"]["images_per_s"]
+    rows.append(
+        ("DiT guided velocity, batch 16: int8 / fp16 vs fp32",
+         f"{gen['int8']:,.0f} / {gen['fp16']:,.0f} vs {gen['fp32']:,.0f}",
+         f"{gen['int8'] / gen['fp32']:.2f}x / {gen['fp16'] / gen['fp32']:.2f}x")
+    )  # fmt: skip
+    for key, title in (("train_step", "`train_dit` step: bf16 autocast vs fp32"),):
+        rates = bench[key]["images_per_s"]
+        bf16, fp32 = rates["train step bf16"], rates["train step fp32"]
+        rows.append((title, f"{bf16:,.0f} vs {fp32:,.0f}", f"{bf16 / fp32:.2f}x"))
+    table = markdown(["comparison", "images/s", "ratio"], rows)
+    machine = bench["machine"]
+    flags = ", ".join(name for name, present in machine["cpu_flags"].items() if present) or "none"
+    note = (
+        f"Measured on {machine['cpu']}, {machine['cores']} cores (bf16 units: {flags}), "
+        f"{machine['threads']} threads, onnxruntime {machine['onnxruntime']}, torch "
+        f"{machine['torch']}. Accuracy on the test set in the same run: "
+        + ", ".join(f"{n} {a}" for n, a in bench["classifier_accuracy"].items())
+        + "."
+    )
+    if "pipeline" in bench:
+        note += (
+            f" The default pipeline from clean took {bench['pipeline']['from_clean_min']} min "
+            f"(a fresh copy, no cache, no checkpoint); a no-op `dvc repro` "
+            f"{bench['pipeline']['noop_s']} s."
+        )
+    return f"{table}\n\n{note}"
+
+
+def markdown(header: list[str], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+TABLES: dict[str, Callable[[], str]] = {"results": results_table, "benchmark": benchmark_table}
+
+
+def render(text: str) -> str:
+    """`text` with every `<!-- table:NAME -->` ... `<!-- /table:NAME -->` block remade."""
+    for name, table in TABLES.items():
+        opening, closing = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+        if opening not in text or closing not in text:
+            raise ValueError(f"README.md has no {opening} ... {closing} block")
+        before, rest = text.split(opening, 1)
+        _, after = rest.split(closing, 1)
+        text = f"{before}{opening}\n{table()}\n{closing}{after}"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if outdated")
+    args = parser.parse_args()
+    text = README.read_text()
+    rendered = render(text)
+    if args.check:
+        if rendered != text:
+            sys.exit("README.md tables are out of date: run python -m pipeline.project.readme")
+        return
+    write_text(README, rendered)
+
+
+if __name__ == "__main__":
+    main()

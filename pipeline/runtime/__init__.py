@@ -1,0 +1,1 @@
+"""ONNX Runtime and ONNX models: sessions, model metadata and naming, quantisation, timing."""
