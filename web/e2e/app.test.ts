@@ -1,0 +1,253 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../src/manifest';
+import { gaussianNoise, type Solver } from '../src/sampler';
+import {
+  launchChromium,
+  nextHookValue,
+  openApp,
+  PROJECT,
+  python,
+  PYTHON,
+  SCRATCH,
+  SCREENSHOTS,
+  serveBuiltApp,
+  waitUntilReady,
+  WEB,
+  type App,
+} from './harness';
+import { readNpy, writeNpy } from './npy';
+
+const MODELS = join(WEB, 'public', 'models');
+const TEST_IMAGE_INDEX = 7;
+
+let app: App;
+let browser: Browser;
+let page: Page;
+let consoleErrors: string[];
+let manifest: Manifest;
+
+beforeAll(async () => {
+  app = await serveBuiltApp();
+  browser = await launchChromium();
+  manifest = JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8')) as Manifest;
+  ({ page, errors: consoleErrors } = await openApp(browser, app.url));
+  await waitUntilReady(page);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+});
+
+const model = (id: string) => {
+  const entry = manifest.models.find((m) => m.id === id);
+  if (!entry) throw new Error(`the manifest has no ${id}; run \`dvc repro\` in ${PROJECT}`);
+  return entry;
+};
+
+describe('the built app', () => {
+  it('runs wasm on two threads in a cross-origin isolated page', async () => {
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    await expect.poll(() => page.getByTestId('threads').textContent()).toBe(String(Math.min(cores, 4)));
+    expect(await page.getByTestId('backend').textContent()).toBe('wasm'); // Chromium runs with --disable-gpu
+  });
+
+  it.each([
+    ['heun', 6],
+    ['euler', 8],
+  ] as [Solver, number][])(
+    'generates what Python ONNX Runtime generates from the same noise (%s, %i steps)',
+    async (solver, steps) => {
+      const generator = model('dit');
+      const batch = 2;
+      const label = 3 % generator.class_names.length;
+      const guidance = 4;
+      const shape = [batch, generator.channels, generator.image_size, generator.image_size];
+      const noise = gaussianNoise(
+        1234,
+        shape.reduce((a, b) => a * b, 1),
+      );
+      const noisePath = join(SCRATCH, `noise_${solver}.npy`);
+      const expectedPath = join(SCRATCH, `python_${solver}.npy`);
+      writeNpy(noisePath, noise, shape);
+      python('reference.py', [
+        'generate',
+        '--model',
+        join(MODELS, generator.file),
+        '--noise',
+        noisePath,
+        '--label',
+        String(label),
+        '--guidance',
+        String(guidance),
+        '--steps',
+        String(steps),
+        '--solver',
+        solver,
+        '--out',
+        expectedPath,
+      ]);
+      const expected = readNpy(expectedPath);
+      expect(expected.shape).toEqual(shape);
+
+      await page.getByRole('tab', { name: 'Generate' }).click();
+      await page.evaluate((values) => {
+        (window as unknown as { __test__: { noise: number[] } }).__test__.noise = values;
+      }, Array.from(noise));
+      await page.getByLabel('Class', { exact: true }).selectOption(String(label));
+      await page.getByLabel('Guidance scale', { exact: true }).fill(String(guidance));
+      await page.getByLabel('Steps', { exact: true }).fill(String(steps));
+      await page.getByLabel('Solver', { exact: true }).selectOption(solver);
+      await page.getByLabel('Batch size', { exact: true }).fill(String(batch));
+      const samples = await nextHookValue(page, 'samples', () =>
+        page.getByRole('button', { name: 'Generate' }).click(),
+      );
+
+      expect(samples).toHaveLength(expected.data.length);
+      const worst = Math.max(...samples.map((value, i) => Math.abs(value - expected.data[i])));
+      console.log(`${solver}: max |browser - python| = ${worst.toExponential(2)} over ${samples.length} values`);
+      expect(worst).toBeLessThan(1e-3);
+      await expect.poll(() => page.getByText(`step ${steps} / ${steps}`).count()).toBe(1);
+      await page.screenshot({ path: join(SCREENSHOTS, `generate_${solver}.png`), fullPage: true });
+    },
+  );
+
+  it('classifies a generated image when it is clicked', async () => {
+    const probabilities = await nextHookValue(page, 'probabilities', () =>
+      page.getByRole('button', { name: /^Classify .* sample 1$/ }).click(),
+    );
+    expect(await page.getByRole('tab', { name: 'Classify' }).getAttribute('aria-selected')).toBe('true');
+    expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+  });
+
+  it.each([
+    ['resnet8', '32x32'],
+    ['resnet8_int8', '32x32'],
+    ['resnet8', '45x37'],
+  ])('classifies a CIFAR-10 test image as Python ONNX Runtime does (%s, image %s)', async (id, size) => {
+    const classifier = model(id);
+    const imagePath = join(SCRATCH, `test_image_${size}.png`);
+    const expectedPath = join(SCRATCH, `python_${id}_${size}.json`);
+    const data = join(PROJECT, 'data', 'cifar10', 'test.npz');
+    const imageArgs = [
+      'image',
+      '--data',
+      data,
+      '--index',
+      String(TEST_IMAGE_INDEX),
+      '--size',
+      size,
+      '--out',
+      imagePath,
+    ];
+    const truth = JSON.parse(python('reference.py', imageArgs)) as { class_name: string };
+    python('reference.py', [
+      'classify',
+      '--model',
+      join(MODELS, classifier.file),
+      '--image',
+      imagePath,
+      '--out',
+      expectedPath,
+    ]);
+    const expected = JSON.parse(readFileSync(expectedPath, 'utf8')) as { probabilities: number[]; class_name: string };
+
+    await page.getByRole('tab', { name: 'Classify' }).click();
+    await page.getByLabel('Classifier', { exact: true }).selectOption(id);
+    const probabilities = await nextHookValue(page, 'probabilities', () =>
+      page.getByLabel('Image file', { exact: true }).setInputFiles(imagePath),
+    );
+    expect(
+      await page.evaluate(() => (window as unknown as { __test__: { classifier: string } }).__test__.classifier),
+    ).toBe(id);
+
+    const worst = Math.max(...probabilities.map((p, i) => Math.abs(p - expected.probabilities[i])));
+    console.log(
+      `${id}, ${size}: top-1 ${expected.class_name} (label ${truth.class_name}); max |browser - python| = ${worst.toExponential(2)}`,
+    );
+    expect(worst).toBeLessThan(1e-4);
+    expect(await page.getByTestId('top-class').textContent()).toContain(expected.class_name);
+    await page.screenshot({ path: join(SCREENSHOTS, `classify_${id}_${size}.png`), fullPage: true });
+  });
+
+  it('logged no console errors along the way', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
+
+describe('when models are missing or stale', () => {
+  /** Open the app with the manifest rewritten, and return the text of its alerts. */
+  async function alertsWith(rewrite: (manifest: Manifest) => Manifest | null, screenshot?: string): Promise<string> {
+    const { page: broken } = await openApp(browser, 'about:blank');
+    await broken.route('**/models/manifest.json', async (route) => {
+      const changed = rewrite(structuredClone(manifest));
+      if (changed === null) return route.fulfill({ status: 404, body: 'not found' });
+      return route.fulfill({ response: await route.fetch(), json: changed });
+    });
+    await broken.goto(app.url);
+    await broken.getByRole('alert').first().waitFor({ timeout: 60_000 });
+    const text = (await broken.getByRole('alert').allTextContents()).join('\n');
+    if (screenshot) {
+      await waitUntilReady(broken);
+      await broken.screenshot({ path: join(SCREENSHOTS, screenshot), fullPage: true });
+    }
+    await broken.close();
+    return text;
+  }
+
+  it('names a model file that is not there and says how to make it', async () => {
+    const text = await alertsWith(
+      (m) => ({ models: m.models.map((e) => (e.id === 'resnet8_int8' ? { ...e, file: 'resnet8_gone.onnx' } : e)) }),
+      'missing_model.png',
+    );
+    expect(text).toContain('models/resnet8_gone.onnx is missing');
+    expect(text).toContain('run `dvc repro` first, then `npm run models`');
+  });
+
+  it('calls a model that does not match its checksum stale', async () => {
+    const text = await alertsWith((m) => ({
+      models: m.models.map((e) => (e.id === 'resnet8' ? { ...e, sha256: '0'.repeat(64) } : e)),
+    }));
+    expect(text).toContain('models/resnet8.onnx does not match the manifest');
+    expect(text).toContain('run `dvc repro` first, then `npm run models`');
+  });
+
+  it('says no models are bundled when there is no manifest', async () => {
+    const text = await alertsWith(() => null);
+    expect(text).toContain(
+      'models/manifest.json was not found (HTTP 404): no models are bundled; run `dvc repro` first, then `npm run models`',
+    );
+  });
+});
+
+describe('the bundle script', () => {
+  /** A project holding the bundled models, the generator's metadata stripped if asked. */
+  function projectWith(models: 'no models' | 'a generator without metadata'): string {
+    const project = mkdtempSync(join(tmpdir(), 'bundle-'));
+    if (models === 'no models') return project;
+    mkdirSync(join(project, 'models', 'quantized'), { recursive: true });
+    copyFileSync(join(MODELS, 'resnet8.onnx'), join(project, 'models', 'resnet8.onnx'));
+    copyFileSync(join(MODELS, 'resnet8_int8.onnx'), join(project, 'models', 'quantized', 'resnet8_int8.onnx'));
+    const strip = 'import onnx, sys; m = onnx.load(sys.argv[1]); del m.metadata_props[:]; onnx.save(m, sys.argv[2])';
+    execFileSync(PYTHON, ['-c', strip, join(MODELS, 'dit.onnx'), join(project, 'models', 'dit.onnx')]);
+    return project;
+  }
+
+  it.each([
+    ['no models', /models\/dit\.onnx: not found; run `dvc repro` first/],
+    ['a generator without metadata', /dit\.onnx: metadata_props lack role, class_names, .*run `dvc repro` first/],
+  ] as const)('refuses a project with %s and says to run dvc repro', (models, message) => {
+    const project = projectWith(models);
+    try {
+      expect(() => python('bundle_models.py', ['--project', project, '--out', join(project, 'out')])).toThrow(message);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+});

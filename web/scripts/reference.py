@@ -1,0 +1,169 @@
+"""What Python ONNX Runtime computes for the same inputs as the browser app; the end-to-end tests
+and the benchmark compare the two.
+
+    python web/scripts/reference.py generate --model dit.onnx --noise noise.npy --label 3 \
+        --guidance 4 --steps 8 --solver heun --out samples.npy
+    python web/scripts/reference.py image --data data/cifar10/test.npz --index 7 --out img.png
+    python web/scripts/reference.py classify --model resnet8.onnx --image img.png --out probs.json
+    python web/scripts/reference.py time --model dit.onnx --batch 4 --threads 2 --repeats 20
+
+The sampler loop is written out here rather than imported from the pipeline, so that it states
+exactly the loop the app runs: t=0 is noise, t=1 is data, dt = 1/steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from PIL import Image
+
+Velocity = Callable[[np.ndarray, float], np.ndarray]
+
+
+def open_session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # 0: ONNX Runtime's default
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def metadata(path: Path) -> dict[str, str]:
+    model = onnx.load(str(path), load_external_data=False)
+    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def guided_velocity(
+    session: ort.InferenceSession, names: list[str], label: int, guidance: float, batch: int
+) -> Velocity:
+    """v(x, t) of the exported graph, fed x, t, y, guidance_scale in the metadata's order."""
+    y = np.full(batch, label, dtype=np.int64)
+    scale = np.full(batch, guidance, dtype=np.float32)
+
+    def velocity(x: np.ndarray, t: float) -> np.ndarray:
+        times = np.full(batch, t, dtype=np.float32)
+        return session.run(None, dict(zip(names, (x, times, y, scale), strict=True)))[0]
+
+    return velocity
+
+
+def euler(velocity: Velocity, noise: np.ndarray, steps: int) -> np.ndarray:
+    dt = 1.0 / steps
+    x = noise
+    for i in range(steps):
+        x = x + np.float32(dt) * velocity(x, i * dt)
+    return x
+
+
+def heun(velocity: Velocity, noise: np.ndarray, steps: int) -> np.ndarray:
+    dt = 1.0 / steps
+    x = noise
+    for i in range(steps):
+        v0 = velocity(x, i * dt)
+        v1 = velocity(x + np.float32(dt) * v0, (i + 1) * dt)
+        x = x + np.float32(dt) * np.float32(0.5) * (v0 + v1)
+    return x
+
+
+def generate(args: argparse.Namespace) -> None:
+    noise = np.load(args.noise).astype(np.float32)  # (N, C, H, W)
+    names = json.loads(metadata(args.model)["input_names"])
+    velocity = guided_velocity(
+        open_session(args.model), names, args.label, args.guidance, noise.shape[0]
+    )
+    solver = {"euler": euler, "heun": heun}[args.solver]
+    np.save(args.out, solver(velocity, noise, args.steps).astype(np.float32))
+
+
+def image(args: argparse.Namespace) -> None:
+    """Write one test image as a PNG (lossless, so the browser decodes the same pixels)."""
+    with np.load(args.data, allow_pickle=False) as data:
+        pixels, label = data["images"][args.index], int(data["labels"][args.index])
+        names = [str(name) for name in data["class_names"]]
+    picture = Image.fromarray(pixels)
+    if args.size:
+        # Nearest neighbour adds no new values; the classifier's bicubic resize then has work to do
+        width, height = (int(n) for n in args.size.split("x"))
+        picture = picture.resize((width, height), Image.Resampling.NEAREST)
+    picture.save(args.out)
+    print(json.dumps({"label": label, "class_name": names[label]}))
+
+
+def classify(args: argparse.Namespace) -> None:
+    """Probabilities for one image file, preprocessed as the pipeline does."""
+    info = metadata(args.model)
+    size = int(info["image_size"])
+    with Image.open(args.image) as opened:
+        rgb = opened.convert("RGB")
+        if rgb.size != (size, size):
+            rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+        batch = np.asarray(rgb, dtype=np.float32)[None]  # (1, H, W, 3), raw 0..255
+    probabilities = open_session(args.model).run(None, {info["input_name"]: batch})[0][0]
+    names = json.loads(info["class_names"])
+    top = int(np.argmax(probabilities))
+    result = {"probabilities": probabilities.tolist(), "top": top, "class_name": names[top]}
+    Path(args.out).write_text(json.dumps(result))
+
+
+def time_velocity(args: argparse.Namespace) -> None:
+    """Median milliseconds of one guided velocity evaluation at a batch size and thread count."""
+    info = metadata(args.model)
+    size, channels = int(info["image_size"]), int(info["channels"])
+    session = open_session(args.model, args.threads)
+    velocity = guided_velocity(session, json.loads(info["input_names"]), 0, 4.0, args.batch)
+    x = np.random.default_rng(0).standard_normal((args.batch, channels, size, size), np.float32)
+    velocity(x, 0.0)  # warm-up: the first run allocates
+    times = []
+    for i in range(args.repeats):
+        start = time.perf_counter()
+        velocity(x, i / args.repeats)
+        times.append((time.perf_counter() - start) * 1000)
+    print(json.dumps({"median_ms": statistics.median(times), "runs": args.repeats}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    command = commands.add_parser("generate", help="sample from given noise")
+    command.add_argument("--model", type=Path, required=True)
+    command.add_argument("--noise", type=Path, required=True, help=".npy, float32 (N, C, H, W)")
+    command.add_argument("--label", type=int, required=True)
+    command.add_argument("--guidance", type=float, required=True)
+    command.add_argument("--steps", type=int, required=True)
+    command.add_argument("--solver", choices=("euler", "heun"), required=True)
+    command.add_argument("--out", type=Path, required=True, help=".npy of the float samples")
+    command.set_defaults(run=generate)
+
+    command = commands.add_parser("image", help="one test image as PNG")
+    command.add_argument("--data", type=Path, required=True, help="the pipeline's test.npz")
+    command.add_argument("--index", type=int, required=True)
+    command.add_argument("--size", help="WIDTHxHEIGHT to write it at instead of its own size")
+    command.add_argument("--out", type=Path, required=True)
+    command.set_defaults(run=image)
+
+    command = commands.add_parser("classify", help="classifier probabilities for an image")
+    command.add_argument("--model", type=Path, required=True)
+    command.add_argument("--image", type=Path, required=True)
+    command.add_argument("--out", type=Path, required=True, help=".json")
+    command.set_defaults(run=classify)
+
+    command = commands.add_parser("time", help="latency of one velocity evaluation")
+    command.add_argument("--model", type=Path, required=True)
+    command.add_argument("--batch", type=int, required=True)
+    command.add_argument("--threads", type=int, required=True)
+    command.add_argument("--repeats", type=int, default=20)
+    command.set_defaults(run=time_velocity)
+
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+/**
+ * Everything the views need from the runtime: the manifest, every model fetched and checked
+ * (with progress), and an engine whose sessions are loaded. Changing the backend or the thread
+ * count starts a fresh engine from the bytes already fetched.
+ */
+
+import { useEffect, useRef, useState } from 'react';
+import { Engine, type BackendChoice, type EngineInfo, type EngineSettings, type LoadResult } from './engine';
+import { fetchManifest, fetchModel, type ModelEntry } from './manifest';
+
+export interface ModelState {
+  entry: ModelEntry;
+  received: number;
+  bytes?: ArrayBuffer;
+  /** Download and checksum. */
+  fetchMs?: number;
+  /** Session creation in the current engine. */
+  load?: LoadResult;
+  error?: string;
+}
+
+export interface Runtime {
+  /** The manifest could not be read: nothing else can happen. */
+  manifestError?: string;
+  models: ModelState[];
+  settings: EngineSettings;
+  setSettings: (settings: EngineSettings) => void;
+  info?: EngineInfo;
+  engineError?: string;
+  /** Set once every model that could be fetched has a session. */
+  engine?: Engine;
+}
+
+const MODELS_URL = new URL('models/', document.baseURI).href;
+const ORT_URL = new URL('ort/', document.baseURI).href;
+export const MAX_THREADS = Math.max(1, navigator.hardwareConcurrency || 1);
+
+/** Settings from the address (?backend=wasm&threads=1), else WebGPU if offered and every core. */
+function initialSettings(): EngineSettings {
+  const query = new URLSearchParams(location.search);
+  const backend = query.get('backend');
+  const threads = Number(query.get('threads'));
+  return {
+    backend: backend === 'wasm' || backend === 'webgpu' ? (backend as BackendChoice) : 'auto',
+    threads: Number.isInteger(threads) && threads >= 1 ? threads : Math.min(MAX_THREADS, 4),
+  };
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+export function useRuntime(): Runtime {
+  const [manifestError, setManifestError] = useState<string>();
+  const [models, setModels] = useState<ModelState[]>([]);
+  const [fetched, setFetched] = useState(false);
+  const [settings, setSettings] = useState(initialSettings);
+  const [info, setInfo] = useState<EngineInfo>();
+  const [engineError, setEngineError] = useState<string>();
+  const [engine, setEngine] = useState<Engine>();
+  const modelsRef = useRef(models);
+  modelsRef.current = models;
+
+  const update = (id: string, change: Partial<ModelState>): void =>
+    setModels((all) => all.map((model) => (model.entry.id === id ? { ...model, ...change } : model)));
+
+  useEffect(() => {
+    (async () => {
+      let entries: ModelEntry[];
+      try {
+        entries = (await fetchManifest(MODELS_URL)).models;
+      } catch (error) {
+        setManifestError(messageOf(error));
+        return;
+      }
+      setModels(entries.map((entry) => ({ entry, received: 0 })));
+      await Promise.all(
+        entries.map(async (entry) => {
+          const start = performance.now();
+          try {
+            const bytes = await fetchModel(MODELS_URL, entry, (received) => update(entry.id, { received }));
+            update(entry.id, { bytes, fetchMs: performance.now() - start });
+          } catch (error) {
+            update(entry.id, { error: messageOf(error) });
+          }
+        }),
+      );
+      setFetched(true);
+    })();
+  }, []);
+
+  useEffect(() => {
+    if (!fetched) return;
+    let live = true;
+    let started: Engine | undefined;
+    setEngine(undefined);
+    setInfo(undefined);
+    setEngineError(undefined);
+    (async () => {
+      try {
+        const { engine: fresh, info: freshInfo } = await Engine.start(settings, ORT_URL);
+        started = fresh;
+        if (!live) return fresh.terminate();
+        setInfo(freshInfo);
+        for (const model of modelsRef.current) {
+          if (!model.bytes) continue;
+          update(model.entry.id, { load: undefined });
+          try {
+            const load = await fresh.load(model.entry, model.bytes);
+            if (live) update(model.entry.id, { load });
+          } catch (error) {
+            if (live) update(model.entry.id, { error: messageOf(error) });
+          }
+        }
+        if (live) setEngine(fresh);
+      } catch (error) {
+        if (live) setEngineError(messageOf(error));
+      }
+    })();
+    return () => {
+      live = false;
+      started?.terminate();
+    };
+  }, [fetched, settings]);
+
+  return { manifestError, models, settings, setSettings, info, engineError, engine };
+}
