@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,10 +32,13 @@ from pipeline.classifier.convert import load_keras
 from pipeline.classifier.torch_export import load_torch, torch_predictor
 from pipeline.data.images import ImageSet
 from pipeline.data.sources import mirror_from_env
-from pipeline.files import write_json
+from pipeline.files import read_json, write_json
 from pipeline.generator.dit import DiT, DiTConfig
-from pipeline.generator.flow import draw, flow_matching_loss
+from pipeline.generator.export import export_onnx
+from pipeline.generator.flow import EVALUATIONS_PER_STEP, draw, flow_matching_loss
 from pipeline.generator.graph import random_inputs
+from pipeline.generator.presets import PRESETS
+from pipeline.generator.training import cpu_has_bf16
 from pipeline.params import read_document
 from pipeline.project import paths
 from pipeline.runtime.models import read_metadata
@@ -116,6 +120,106 @@ def training_speed(rounds: int) -> dict:
     return table(title, rates, "train step fp32")
 
 
+def default_and_preset(name: str) -> dict[str, dict]:
+    """The generator params of the default (params.yaml) and of preset `name`, by section."""
+    document = read_document()
+    current = {
+        "model": document["train_dit"]["model"],
+        "train": document["train_dit"]["train"],
+        "sample": document["sample"],
+    }
+    return {"default": current, name: PRESETS[name]}
+
+
+def generator_cost(baseline: str, rounds: int, threads: int) -> dict:
+    """The default generator against preset `baseline` on what it costs: a training step
+    (images/s, so train_dit's time is steps x batch / rate) and a sampled image (network
+    evaluations x ONNX Runtime's time per guided evaluation), each measured side by side."""
+    configs = default_and_preset(baseline)
+    image_size = read_document()["train_dit"]["data"]["image_size"]
+    models = {
+        name: DiT(DiTConfig(image_size=image_size, **config["model"]))
+        for name, config in configs.items()
+    }
+    batch = configs["default"]["train"]["batch_size"]
+    x = torch.randn(batch, 3, image_size, image_size)
+    y = torch.randint(0, 10, (batch,))
+    steps = {}
+    for name, model in models.items():
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        generator = torch.Generator().manual_seed(0)
+
+        def step(model=model, optimizer=optimizer, generator=generator):
+            drawn = draw(tuple(x.shape), "logit_normal", 0.1, generator)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_has_bf16()):
+                loss = flow_matching_loss(model, x, y, drawn, 10)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        steps[name] = step
+    train_rates = interleaved_throughput(steps, batch, max(3, rounds // 4))
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for name, model in models.items():
+            with torch.no_grad():  # random weights: the zero-initialised outputs would be folded
+                for parameter in model.parameters():
+                    parameter.normal_(0, 0.02)
+            files[name] = Path(tmp) / f"{name}.onnx"
+            export_onnx(model.eval(), [str(c) for c in range(10)], files[name], opset=17)
+        inputs = random_inputs(models["default"].config, 16, seed=0)
+        sample_rates = session_throughput(files, lambda names: inputs, 16, rounds, threads)
+    result = {}
+    for name, config in configs.items():
+        train, sample = config["train"], config["sample"]
+        evaluations = sample["steps"] * EVALUATIONS_PER_STEP[sample["solver"]]
+        result[name] = {
+            "train_images_per_s": round(train_rates[name], 1),
+            "train_minutes": round(
+                train["steps"] * train["batch_size"] / train_rates[name] / 60, 2
+            ),
+            "guided_evaluations_per_image": evaluations,
+            "sampling_ms_per_image": round(1000 * evaluations / sample_rates[name], 2),
+        }
+    ratios = {
+        key: round(result["default"][key] / result[baseline][key], 2)
+        for key in ("train_minutes", "sampling_ms_per_image")
+    }
+    print(f"\nthe default generator vs {baseline}")
+    for name, row in result.items():
+        print(f"  {name:<10} {row}")
+    print(f"  ratios (default / {baseline}): {ratios}")
+    return {"baseline": baseline, "configs": result, "ratios": ratios}
+
+
+def distributed_speed(processes: tuple[int, ...], steps: int) -> dict:
+    """train_dit's images/s at each process count, from the stage's own timing record: the
+    stage runs on a copy of the project with the default model for `steps` steps."""
+    rates = {}
+    for count in processes:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in subprocess.run(
+                ["git", "ls-files", "stages", "pipeline", "dvc.yaml"],
+                capture_output=True, text=True, check=True,
+            ).stdout.split():  # fmt: skip
+                (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(name, Path(tmp) / name)
+            (Path(tmp) / "data").mkdir()
+            (Path(tmp) / "data" / "cifar10").symlink_to(paths.TRAIN_SET.parent.resolve())
+            document = read_document()
+            document["train_dit"]["train"].update(steps=steps, checkpoint_every=steps)
+            document["train_dit"]["distributed"]["procs_per_node"] = count
+            (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(document))
+            env = {**os.environ, "PYTHONPATH": tmp, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/m.db"}
+            subprocess.run(
+                [sys.executable, "-m", "stages.train_dit"], cwd=tmp, env=env, check=True,
+                capture_output=True,
+            )  # fmt: skip
+            timing = read_json(Path(tmp) / "reports" / "timing" / "train_dit.json")
+            rates[f"{count} process(es)"] = timing["images_per_s"]
+    return table(f"train_dit, {steps} steps of the default model", rates, "1 process(es)")
+
+
 def pipeline_wall_time() -> dict:
     dvc = [sys.executable, "-m", "dvc"]
     subprocess.run([*dvc, "repro"], check=True, capture_output=True)  # bring it up to date first
@@ -176,6 +280,8 @@ def main() -> None:
     results["classifier_accuracy"] = classifier_accuracy(args.threads)
     results["generator_batch_16"] = generator_speed(16, args.rounds, args.threads)
     results["train_step"] = training_speed(max(3, args.rounds // 4))
+    results["generator_cost"] = generator_cost("cpu-v1", args.rounds, args.threads)
+    results["distributed"] = distributed_speed((1, 2), steps=100)
     if args.pipeline:
         results["pipeline"] = pipeline_wall_time()
     write_json(RESULTS, results)

@@ -18,6 +18,7 @@ from pipeline.project import paths
 
 README = Path("README.md")
 BENCHMARK = paths.REPORTS / "benchmark.json"
+ABLATION = paths.REPORTS / "ablation.json"
 
 
 def metrics(stage: str) -> dict:
@@ -134,12 +135,36 @@ def benchmark_table() -> str:
     return f"{table}\n\n{note}"
 
 
+def ablation_table() -> str:
+    if not ABLATION.is_file():
+        return "_No ablation yet: `python -m pipeline.project.ablation EXPERIMENT ...`._"
+    rows = []
+    for each in read_json(ABLATION)["rows"]:
+        changed = ", ".join(
+            f"`{key.split('.', 1)[1]}={value}`" for key, value in each["changed"].items()
+        )
+        rows.append(
+            (f"`{each['name']}`", changed or "(the control)",
+             interval(each["conditional_accuracy"]),
+             f"{interval(each['frechet_distance'], 2)}; floor {each['frechet_floor']:.2f}",
+             f"{each['train_minutes']}",
+             f"{each['guided_evaluations_per_image']} × {each['ms_per_evaluation']} ms")
+        )  # fmt: skip
+    header = ["experiment", "params changed (vs the first row)", "conditional accuracy (95%)",
+              "Fréchet distance (95%)", "train_dit min", "sampling per image"]  # fmt: skip
+    return markdown(header, rows)
+
+
 def markdown(header: list[str], rows: list[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
-TABLES: dict[str, Callable[[], str]] = {"results": results_table, "benchmark": benchmark_table}
+TABLES: dict[str, Callable[[], str]] = {
+    "results": results_table,
+    "benchmark": benchmark_table,
+    "ablation": ablation_table,
+}
 
 
 def render(text: str) -> str:

@@ -1,0 +1,103 @@
+"""The generator's ablation: experiments from `dvc exp show`, one row each, kept in a report.
+
+    python -m pipeline.project.ablation exp-a exp-b ...    # writes reports/ablation.json
+
+Each row holds what `dvc exp show` records of the experiment (its params, those that differ
+from the first experiment's, and the judged quality with its intervals) and, from the
+experiment's own commit, what it cost: `train_dit`'s wall time and the generator's time per
+guided evaluation (the conditional and the null velocity, in one batch). Sampling cost per
+image is guided evaluations (1 per Euler step, 2 per Heun step) times that time.
+`python -m pipeline.project.readme` turns the report into the README's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any
+
+from pipeline.files import write_json
+from pipeline.generator.flow import EVALUATIONS_PER_STEP
+from pipeline.project import paths
+
+ABLATION = paths.REPORTS / "ablation.json"
+QUALITY = "metrics/validate.json"
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def experiment_records(shown: list[dict]) -> dict[str, dict]:
+    """Every experiment in `dvc exp show --json` output, by name: its commit and data."""
+    found = {}
+
+    def visit(entry: dict) -> None:
+        if entry.get("name") and isinstance(entry.get("data"), dict):
+            found[entry["name"]] = {"rev": entry["rev"], **entry["data"]}
+        for group in entry.get("experiments") or []:
+            for revision in group.get("revs", []):
+                visit(revision)
+
+    for baseline in shown:
+        visit(baseline)
+    return found
+
+
+def committed_json(rev: str, path: str) -> dict:
+    shown = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    if shown.returncode:
+        raise SystemExit(f"{path} is not in experiment commit {rev}: {shown.stderr.strip()}")
+    return json.loads(shown.stdout)
+
+
+def row(name: str, record: dict) -> dict:
+    params = flatten(record["params"]["params.yaml"]["data"])
+    quality = record["metrics"][QUALITY]["data"]["generator"]
+    training = committed_json(record["rev"], "reports/timing/train_dit.json")
+    speed = committed_json(record["rev"], "reports/timing/quantize.json")
+    solver, steps = params["sample.solver"], params["sample.steps"]
+    evaluations = steps * EVALUATIONS_PER_STEP[solver]  # each: conditional and null, batched
+    per_evaluation_ms = 1000 / speed["generator_images_per_s"]["fp32"]
+    return {
+        "name": name,
+        "params": params,
+        "conditional_accuracy": quality["conditional_accuracy"],
+        "frechet_distance": quality["frechet_distance"],
+        "frechet_floor": quality["frechet_distance_real_floor"],
+        "train_minutes": round(training["wall_s"] / 60, 1),
+        "guided_evaluations_per_image": evaluations,
+        "ms_per_evaluation": round(per_evaluation_ms, 2),
+        "sampling_ms_per_image": round(evaluations * per_evaluation_ms, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="+", help="experiments, in the table's order")
+    args = parser.parse_args()
+    shown = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "show", "--json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    records = experiment_records(json.loads(shown))
+    missing = [name for name in args.names if name not in records]
+    if missing:
+        raise SystemExit(f"no such experiment: {', '.join(missing)} (see `dvc exp show`)")
+    rows = [row(name, records[name]) for name in args.names]
+    for each in rows:  # what each experiment changed, against the first (the control)
+        each["changed"] = {k: v for k, v in each["params"].items() if rows[0]["params"].get(k) != v}
+    write_json(ABLATION, {"rows": rows})
+    print(f"wrote {ABLATION} ({len(rows)} experiments)")
+
+
+if __name__ == "__main__":
+    main()
