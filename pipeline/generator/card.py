@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
-import json
+import yaml
 
 from pipeline.quality.report import interval
+
+
+def as_yaml(data: dict) -> str:
+    return f"```yaml\n{yaml.safe_dump(data, sort_keys=False).strip()}\n```"
+
+
+def quality_tables(judged: dict) -> str:
+    """Per-class accuracy and the guidance sweep, as markdown tables."""
+    per_class = "\n".join(
+        f"| {name} | {interval(value)} |"
+        for name, value in judged["conditional_accuracy_per_class"].items()
+    )
+    sweep = "\n".join(
+        f"| {row['solver']} | {row['steps']} | {row['guidance_scale']:g} | "
+        f"{interval(row['conditional_accuracy'])} | {interval(row['frechet_distance'])} |"
+        for row in judged["sweep"].values()
+    )
+    return (
+        f"| class | conditional accuracy (95%) |\n|---|---|\n{per_class}\n\n"
+        "Over guidance scales, both solvers at the same network evaluations (fewer samples):\n\n"
+        "| solver | steps | guidance | conditional accuracy | Fréchet distance |\n"
+        f"|---|---|---|---|---|\n{sweep}"
+    )
 
 
 def model_card(architecture: dict, training: dict, judged: dict, weights: str, onnx: str) -> str:
@@ -15,8 +38,8 @@ def model_card(architecture: dict, training: dict, judged: dict, weights: str, o
         f"the classifier takes that share of {judged['samples']} samples for their class), "
         f"Fréchet distance on the classifier's features **{interval(judged['frechet_distance'])}** "
         f"(real against real: {judged['frechet_distance_real_floor']:.3f}); "
-        f"{judged['solver']}, {judged['steps']} steps, guidance {judged['guidance_scale']}. "
-        "Per class: `reports/validation.md`."
+        f"{judged['solver']}, {judged['steps']} steps, guidance {judged['guidance_scale']}."
+        f"\n\n{quality_tables(judged)}"
         if judged.get("conditional_accuracy") is not None
         else f"Not judged: classes {judged['unjudged_classes']} have no classifier class."
     )
@@ -30,7 +53,7 @@ at t=1, the model predicts the velocity x1 - x0 along the straight path.
 {quality}
 
 ## Architecture
-{json.dumps(architecture, indent=2)}
+{as_yaml(architecture)}
 
 {run["parameters"]:,} parameters. Weights: `{weights}` (EMA, safetensors); ONNX: `{onnx}`
 (one guided velocity evaluation; the ODE loop runs outside the graph).
@@ -41,7 +64,7 @@ at t=1, the model predicts the velocity x1 - x0 along the straight path.
 {architecture["image_size"]}x{architecture["image_size"]}, pixels scaled to [-1, 1].
 
 ## Training
-{json.dumps(training["params"], indent=2)}
+{as_yaml(training["params"])}
 
 Final loss {run["final_loss"]} after {run["steps"]} steps.
 

@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from pipeline.files import write_json
@@ -24,6 +25,7 @@ from pipeline.project import paths
 
 ABLATION = paths.REPORTS / "ablation.json"
 QUALITY = "metrics/validate.json"
+GENERATOR_PARAMS = ("train_dit.model.", "train_dit.train.", "sample.")  # what a row may change
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -78,6 +80,26 @@ def row(name: str, record: dict) -> dict:
         "ms_per_evaluation": round(per_evaluation_ms, 2),
         "sampling_ms_per_image": round(evaluations * per_evaluation_ms, 1),
     }
+
+
+def rows(records: dict[str, dict], names: list[str]) -> list[dict]:
+    """The rows of experiments `names`, each with the generator params it changed against the
+    first's (how it was judged aside)."""
+    missing = [name for name in names if name not in records]
+    if missing:
+        raise SystemExit(f"no such experiment: {', '.join(missing)} (see `dvc exp show`)")
+    found = [row(name, records[name]) for name in names]
+    for each in found:
+        each["changed"] = {
+            k: v
+            for k, v in each["params"].items()
+            if k.startswith(GENERATOR_PARAMS) and found[0]["params"].get(k) != v
+        }
+    return found
+
+
+def write(rows: list[dict], path: Path = ABLATION) -> None:
+    write_json(path, {"rows": rows})
 
 
 def main() -> None:

@@ -141,7 +141,7 @@ def ablation_table() -> str:
     rows = []
     for each in read_json(ABLATION)["rows"]:
         changed = ", ".join(
-            f"`{key.split('.', 1)[1]}={value}`" for key, value in each["changed"].items()
+            f"`{key.removeprefix('train_dit.')}={value}`" for key, value in each["changed"].items()
         )
         rows.append(
             (f"`{each['name']}`", changed or "(the control)",

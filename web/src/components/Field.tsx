@@ -21,3 +21,30 @@ export function Field({ label, children, extra }: Props) {
     </div>
   );
 }
+
+interface NumberProps {
+  label: string;
+  min: number;
+  max: number;
+  /** 'any' for a real number, else the increment. */
+  step: number | 'any';
+  value: number;
+  onChange: (value: number) => void;
+  extra?: ReactElement;
+}
+
+/** A labelled number input; the browser checks min, max and step before the form submits. */
+export function NumberField({ label, min, max, step, value, onChange, extra }: NumberProps) {
+  return (
+    <Field label={label} extra={extra}>
+      <input
+        type="number"
+        min={min}
+        max={max}
+        step={step}
+        value={value}
+        onChange={(e) => onChange(Number(e.target.value))}
+      />
+    </Field>
+  );
+}

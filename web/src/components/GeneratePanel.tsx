@@ -4,7 +4,7 @@ import type { ModelEntry } from '../manifest';
 import type { RgbImage } from '../preprocess';
 import { EVALUATIONS_PER_STEP, gaussianNoise, toPixels, type Solver } from '../sampler';
 import { testHook } from '../testHook';
-import { Field } from './Field';
+import { Field, NumberField } from './Field';
 import { PixelCanvas } from './PixelCanvas';
 
 export interface GenerationStats {
@@ -108,34 +108,21 @@ export function GeneratePanel({ engine, generator, onStats, onPick }: Props) {
             ))}
           </select>
         </Field>
-        <Field label="Guidance scale">
-          <input
-            type="number"
-            min={0}
-            max={20}
-            step="any"
-            value={guidance}
-            onChange={(e) => setGuidance(Number(e.target.value))}
-          />
-        </Field>
-        <Field label="Steps">
-          <input
-            type="number"
-            min={1}
-            max={200}
-            step={1}
-            value={steps}
-            onChange={(e) => setSteps(Number(e.target.value))}
-          />
-        </Field>
+        <NumberField label="Guidance scale" min={0} max={20} step="any" value={guidance} onChange={setGuidance} />
+        <NumberField label="Steps" min={1} max={200} step={1} value={steps} onChange={setSteps} />
         <Field label="Solver">
           <select value={solver} onChange={(e) => setSolver(e.target.value as Solver)}>
             <option value="euler">Euler</option>
             <option value="heun">Heun</option>
           </select>
         </Field>
-        <Field
+        <NumberField
           label="Seed"
+          min={0}
+          max={4294967295}
+          step={1}
+          value={seed}
+          onChange={setSeed}
           extra={
             <button
               type="button"
@@ -146,26 +133,8 @@ export function GeneratePanel({ engine, generator, onStats, onPick }: Props) {
               ⟳
             </button>
           }
-        >
-          <input
-            type="number"
-            min={0}
-            max={4294967295}
-            step={1}
-            value={seed}
-            onChange={(e) => setSeed(Number(e.target.value))}
-          />
-        </Field>
-        <Field label="Batch size">
-          <input
-            type="number"
-            min={1}
-            max={32}
-            step={1}
-            value={batch}
-            onChange={(e) => setBatch(Number(e.target.value))}
-          />
-        </Field>
+        />
+        <NumberField label="Batch size" min={1} max={32} step={1} value={batch} onChange={setBatch} />
         <div className="actions">
           {running ? (
             <button type="button" className="secondary" onClick={() => engine?.cancel()}>
