@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.project import ablation, readme
+from benchmarks import ablation
+from pipeline.project import readme
 
 
 def state(rev: str, name: str, params: dict, accuracy: float, experiments=None) -> dict:
@@ -62,7 +63,8 @@ def test_rows_cost_a_heun_step_two_evaluations_and_name_what_changed(
     }
     monkeypatch.setattr(ablation, "committed_json", lambda rev, path: committed[rev, path])
     records = ablation.experiment_records(shown)
-    rows = ablation.rows(records, ["control", "stem"])
+    rows = ablation.rows(records, ["control", "stem=with a stem"])
+    assert [row["name"] for row in rows] == ["control", "with a stem"]
     assert rows[0]["changed"] == {}
     assert rows[1]["changed"] == {
         "train_dit.model.stem_channels": 16, "sample.solver": "heun", "sample.steps": 10,

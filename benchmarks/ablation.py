@@ -1,6 +1,8 @@
 """The generator's ablation: experiments from `dvc exp show`, one row each, kept in a report.
 
-    python -m pipeline.project.ablation exp-a exp-b ...    # writes reports/ablation.json
+    python benchmarks/ablation.py exp-a exp-b main=cpu-v2    # writes reports/ablation.json
+
+An argument names an experiment (or a branch's commit), optionally `=LABEL` for its row.
 
 Each row holds what `dvc exp show` records of the experiment (its params, those that differ
 from the first experiment's, and the judged quality with its intervals) and, from the
@@ -18,6 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.files import write_json
 from pipeline.generator.flow import EVALUATIONS_PER_STEP
@@ -83,12 +87,13 @@ def row(name: str, record: dict) -> dict:
 
 
 def rows(records: dict[str, dict], names: list[str]) -> list[dict]:
-    """The rows of experiments `names`, each with the generator params it changed against the
-    first's (how it was judged aside)."""
-    missing = [name for name in names if name not in records]
+    """The rows of experiments `names` (`NAME` or `NAME=LABEL`), each with the generator params
+    it changed against the first's (how it was judged aside)."""
+    labels = dict(name.split("=", 1) if "=" in name else (name, name) for name in names)
+    missing = [name for name in labels if name not in records]
     if missing:
         raise SystemExit(f"no such experiment: {', '.join(missing)} (see `dvc exp show`)")
-    found = [row(name, records[name]) for name in names]
+    found = [row(label, records[name]) for name, label in labels.items()]
     for each in found:
         each["changed"] = {
             k: v
@@ -105,20 +110,17 @@ def write(rows: list[dict], path: Path = ABLATION) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="+", help="experiments, in the table's order")
+    parser.add_argument(
+        "--commits", type=int, default=1, help="look at experiments of the last N commits"
+    )
     args = parser.parse_args()
     shown = subprocess.run(
-        [sys.executable, "-m", "dvc", "exp", "show", "--json"],
+        [sys.executable, "-m", "dvc", "exp", "show", "--json", "--num", str(args.commits)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    records = experiment_records(json.loads(shown))
-    missing = [name for name in args.names if name not in records]
-    if missing:
-        raise SystemExit(f"no such experiment: {', '.join(missing)} (see `dvc exp show`)")
-    rows = [row(name, records[name]) for name in args.names]
-    for each in rows:  # what each experiment changed, against the first (the control)
-        each["changed"] = {k: v for k, v in each["params"].items() if rows[0]["params"].get(k) != v}
-    write_json(ABLATION, {"rows": rows})
-    print(f"wrote {ABLATION} ({len(rows)} experiments)")
+    found = rows(experiment_records(json.loads(shown)), args.names)
+    write(found)
+    print(f"wrote {ABLATION} ({len(found)} experiments)")
 
 
 if __name__ == "__main__":
