@@ -87,6 +87,8 @@ def _tiny_transformer(path: Path) -> Path:
         helper.make_node("MatMul", ["attn", "v"], ["ctx"]),
         helper.make_node("MatMul", ["ctx", "wo"], ["out"]),
     ]
+    for i, node in enumerate(nodes):
+        node.name = f"{node.op_type}_{i}"  # as every exporter names them
     graph = helper.make_graph(
         nodes,
         "tiny_transformer",
@@ -136,6 +138,15 @@ def test_int8_is_really_quantized(int8_classifier: Path) -> None:
     assert len(weights) >= 3  # both convs and the dense layer
 
 
+def test_int8_weights_fit_7_bits_so_every_x86_cpu_computes_the_same(int8_classifier: Path) -> None:
+    model = onnx.load(str(int8_classifier))
+    weights = [
+        numpy_helper.to_array(i) for i in model.graph.initializer if i.data_type == TensorProto.INT8
+    ]
+    assert weights
+    assert all(np.abs(w.astype(np.int16)).max() <= 64 for w in weights)  # symmetric 7 bits
+
+
 def test_int8_softmax_stays_float(int8_classifier: Path) -> None:
     model = onnx.load(str(int8_classifier))
     producers = {o: n for n in model.graph.node for o in n.output}
@@ -179,6 +190,9 @@ def test_dynamic_matmul_only(tmp_path: Path) -> None:
     ops = {n.op_type for n in model.graph.node}
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops
     assert "ConvInteger" not in ops and "Conv" in ops
+    # q, k, v in int8; the two attention products and the output projection stay float
+    assert [n.op_type for n in model.graph.node].count("MatMulInteger") == 3
+    assert [n.op_type for n in model.graph.node].count("MatMul") == 3
     dim = model.graph.input[0].type.tensor_type.shape.dim[0]
     assert dim.dim_param == "batch"  # dynamic batch kept
     ref_sess, q_sess = _session(src), _session(out)
@@ -188,6 +202,14 @@ def test_dynamic_matmul_only(tmp_path: Path) -> None:
         got = q_sess.run(None, {"x": x})[0]
         assert got.shape == (batch, 16, 8)
         assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 0.1
+
+
+def test_dynamic_matmul_refuses_a_model_with_nothing_to_quantise(
+    classifier: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(PipelineError, match="weight MatMuls"):
+        quantize_dynamic_matmul(classifier, tmp_path / "out.onnx")
+    assert not (tmp_path / "out.onnx").exists()
 
 
 @pytest.mark.parametrize("func", [convert_fp16, quantize_dynamic_matmul])

@@ -2,7 +2,7 @@
 
 - quantize_classifier_int8: static int8 (QDQ) for an image classifier, calibrated on real images.
 - convert_fp16: float16 weights and activations, float32 inputs and outputs.
-- quantize_dynamic_matmul: dynamic int8 of MatMul only, for transformer-like models.
+- quantize_dynamic_matmul: dynamic int8 of weight MatMuls only, for transformer-like models.
 
 Every output keeps its source's metadata_props. The int8 settings were chosen by measurement;
 the README's Benchmarks section gives the comparison.
@@ -27,6 +27,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from pipeline.errors import PipelineError
 from pipeline.files import atomic_path, require_file
 from pipeline.runtime.models import set_metadata
 
@@ -34,6 +35,9 @@ PathLike = str | os.PathLike[str]
 
 # u8 activations with s8 weights: the one int8 pairing with ORT's fast x86 kernels.
 ACTIVATIONS, WEIGHTS = QuantType.QUInt8, QuantType.QInt8
+# 7-bit weights: x86 CPUs without VNNI saturate u8 x s8 products of 8-bit weights, so the same
+# file would score differently from one CPU to the next.
+REDUCE_RANGE = True
 # Percentile ranges clip rare outliers; a float AveragePool keeps the pooled features fine.
 PERCENTILE = 99.999
 FLOAT_OP_TYPES = ("Softmax", "AveragePool")
@@ -120,6 +124,7 @@ def quantize_classifier_int8(
                 per_channel=per_channel,
                 activation_type=ACTIVATIONS,
                 weight_type=WEIGHTS,
+                reduce_range=REDUCE_RANGE,
                 nodes_to_exclude=float_names,
                 calibrate_method=CalibrationMethod.Percentile,
                 extra_options=extra,
@@ -189,21 +194,39 @@ def _float32_edges(graph: onnx.GraphProto) -> None:
 
 
 def quantize_dynamic_matmul(model_path: PathLike, output_path: PathLike) -> Path:
-    """Dynamic int8 of MatMul weights only (MatMulInteger); returns output_path.
+    """Dynamic int8 of the weight MatMuls (MatMulInteger); returns output_path.
 
-    Conv is left float: dynamically quantised Conv becomes ConvInteger, which the ORT CPU
-    EP has no kernel for.
+    Kept float: Conv (dynamically quantised Conv becomes ConvInteger, which the ORT CPU EP has
+    no kernel for); MatMuls of two activations (attention: no weights to shrink, only error to
+    add); and the last weight MatMul, the output projection, which alone carries about half
+    the int8 error into the output at a cost of a few kilobytes.
     """
     src = require_file(model_path, "ONNX model")
+    targets = weight_matmuls(onnx.load(str(src)))[:-1]
+    if not targets or not all(targets):
+        # ORT reads an empty list as "quantise every node"
+        raise PipelineError(f"{src}: needs two or more named weight MatMuls to quantise to int8")
     with atomic_path(output_path) as tmp_out:
         quantize_dynamic(
             str(src),
             str(tmp_out),
             op_types_to_quantize=["MatMul"],
+            nodes_to_quantize=targets,
             weight_type=QuantType.QInt8,
         )
         keep_metadata(src, tmp_out)
     return Path(output_path)
+
+
+def weight_matmuls(model: onnx.ModelProto) -> list[str]:
+    """Names of the MatMul nodes with a constant operand, in graph order."""
+    constants = {i.name for i in model.graph.initializer}
+    constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type == "MatMul" and any(i in constants for i in n.input)
+    ]
 
 
 def keep_metadata(source: PathLike, target: PathLike) -> None:
