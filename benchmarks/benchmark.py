@@ -38,7 +38,6 @@ from pipeline.generator.export import export_onnx
 from pipeline.generator.flow import EVALUATIONS_PER_STEP, draw, flow_matching_loss
 from pipeline.generator.graph import random_inputs
 from pipeline.generator.presets import PRESETS
-from pipeline.generator.training import cpu_has_bf16
 from pipeline.params import read_document
 from pipeline.project import paths
 from pipeline.runtime.models import read_metadata
@@ -131,44 +130,65 @@ def default_and_preset(name: str) -> dict[str, dict]:
     return {"default": current, name: PRESETS[name]}
 
 
-def generator_cost(baseline: str, rounds: int, threads: int) -> dict:
-    """The default generator against preset `baseline` on what it costs: a training step
-    (images/s, so train_dit's time is steps x batch / rate) and a sampled image (network
-    evaluations x ONNX Runtime's time per guided evaluation), each measured side by side."""
+def stage_images_per_s(model: dict, train: dict, steps: int, processes: int = 1) -> float:
+    """Images/s of `train_dit` itself (its loop: data, EMA, checkpoints) for `steps` steps, run
+    on a copy of the project's code with these `train_dit.model` and `train_dit.train` params."""
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        code = ["git", "ls-files", "stages", "pipeline", "dvc.yaml"]
+        for name in subprocess.run(code, capture_output=True, text=True, check=True).stdout.split():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(name, project / name)
+        (project / "data").mkdir()
+        (project / "data" / "cifar10").symlink_to(paths.TRAIN_SET.parent.resolve())
+        document = read_document()
+        document["train_dit"]["model"] = model
+        run_train = {**document["train_dit"]["train"], **train}  # a preset names only its own
+        document["train_dit"]["train"] = {
+            **run_train,
+            "steps": steps,
+            "checkpoint_every": steps,
+            "warmup_steps": min(steps, run_train["warmup_steps"]),
+        }
+        document["train_dit"]["distributed"]["procs_per_node"] = processes
+        (project / "params.yaml").write_text(yaml.safe_dump(document))
+        env = {**os.environ, "PYTHONPATH": tmp, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/m.db"}
+        run = [sys.executable, "-m", "stages.train_dit"]
+        done = subprocess.run(run, cwd=project, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"train_dit failed in the benchmark:\n{done.stderr[-3000:]}")
+        return read_json(project / "reports" / "timing" / "train_dit.json")["images_per_s"]
+
+
+def generator_cost(baseline: str, rounds: int, threads: int, images: int = 12_800) -> dict:
+    """The default generator against preset `baseline` on what it costs: training (train_dit's
+    own loop on `images` images, configurations taking turns, so train_dit's time is
+    steps x batch / rate) and a sampled image (guided evaluations x ONNX Runtime's time per
+    evaluation), each measured side by side."""
     configs = default_and_preset(baseline)
-    image_size = read_document()["train_dit"]["data"]["image_size"]
-    models = {
-        name: DiT(DiTConfig(image_size=image_size, **config["model"]))
+    runs = {
+        name: lambda c=config: stage_images_per_s(
+            c["model"], c["train"], images // c["train"]["batch_size"]
+        )
         for name, config in configs.items()
     }
-    batch = configs["default"]["train"]["batch_size"]
-    x = torch.randn(batch, 3, image_size, image_size)
-    y = torch.randint(0, 10, (batch,))
-    steps = {}
-    for name, model in models.items():
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        generator = torch.Generator().manual_seed(0)
-
-        def step(model=model, optimizer=optimizer, generator=generator):
-            drawn = draw(tuple(x.shape), "logit_normal", 0.1, generator)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_has_bf16()):
-                loss = flow_matching_loss(model, x, y, drawn, 10)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-        steps[name] = step
-    train_rates = interleaved_throughput(steps, batch, max(3, rounds // 4))
+    measured: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            measured[name].append(run())
+    train_rates = {name: float(np.median(rates)) for name, rates in measured.items()}
+    image_size = read_document()["train_dit"]["data"]["image_size"]
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
-        for name, model in models.items():
+        for name, config in configs.items():
+            model = DiT(DiTConfig(image_size=image_size, **config["model"])).eval()
             with torch.no_grad():  # random weights: the zero-initialised outputs would be folded
                 for parameter in model.parameters():
                     parameter.normal_(0, 0.02)
             files[name] = Path(tmp) / f"{name}.onnx"
-            export_onnx(model.eval(), [str(c) for c in range(10)], files[name], opset=17)
-        inputs = random_inputs(models["default"].config, 16, seed=0)
-        sample_rates = session_throughput(files, lambda names: inputs, 16, rounds, threads)
+            export_onnx(model, [str(c) for c in range(10)], files[name], opset=17)
+            inputs = random_inputs(model.config, 16, seed=0)
+        sample_rates = session_throughput(files, lambda names: inputs, 16, 4 * rounds, threads)
     result = {}
     for name, config in configs.items():
         train, sample = config["train"], config["sample"]
@@ -192,32 +212,16 @@ def generator_cost(baseline: str, rounds: int, threads: int) -> dict:
     return {"baseline": baseline, "configs": result, "ratios": ratios}
 
 
-def distributed_speed(processes: tuple[int, ...], steps: int) -> dict:
-    """train_dit's images/s at each process count, from the stage's own timing record: the
-    stage runs on a copy of the project with the default model for `steps` steps."""
-    rates = {}
-    for count in processes:
-        with tempfile.TemporaryDirectory() as tmp:
-            for name in subprocess.run(
-                ["git", "ls-files", "stages", "pipeline", "dvc.yaml"],
-                capture_output=True, text=True, check=True,
-            ).stdout.split():  # fmt: skip
-                (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(name, Path(tmp) / name)
-            (Path(tmp) / "data").mkdir()
-            (Path(tmp) / "data" / "cifar10").symlink_to(paths.TRAIN_SET.parent.resolve())
-            document = read_document()
-            document["train_dit"]["train"].update(steps=steps, checkpoint_every=steps)
-            document["train_dit"]["distributed"]["procs_per_node"] = count
-            (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(document))
-            env = {**os.environ, "PYTHONPATH": tmp, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/m.db"}
-            subprocess.run(
-                [sys.executable, "-m", "stages.train_dit"], cwd=tmp, env=env, check=True,
-                capture_output=True,
-            )  # fmt: skip
-            timing = read_json(Path(tmp) / "reports" / "timing" / "train_dit.json")
-            rates[f"{count} process(es)"] = timing["images_per_s"]
-    return table(f"train_dit, {steps} steps of the default model", rates, "1 process(es)")
+def distributed_speed(processes: tuple[int, ...], steps: int, rounds: int) -> dict:
+    """train_dit's images/s at each process count with the default model, counts taking turns."""
+    document = read_document()["train_dit"]
+    rates: dict[str, list[float]] = {f"{count} process(es)": [] for count in processes}
+    for _ in range(rounds):
+        for count in processes:
+            rate = stage_images_per_s(document["model"], document["train"], steps, count)
+            rates[f"{count} process(es)"].append(rate)
+    medians = {name: float(np.median(values)) for name, values in rates.items()}
+    return table(f"train_dit, {steps} steps of the default model", medians, "1 process(es)")
 
 
 def pipeline_wall_time() -> dict:
@@ -280,8 +284,8 @@ def main() -> None:
     results["classifier_accuracy"] = classifier_accuracy(args.threads)
     results["generator_batch_16"] = generator_speed(16, args.rounds, args.threads)
     results["train_step"] = training_speed(max(3, args.rounds // 4))
-    results["generator_cost"] = generator_cost("cpu-v1", args.rounds, args.threads)
-    results["distributed"] = distributed_speed((1, 2), steps=100)
+    results["generator_cost"] = generator_cost("cpu-v1", rounds=3, threads=args.threads)
+    results["distributed"] = distributed_speed((1, 2), steps=100, rounds=2)
     if args.pipeline:
         results["pipeline"] = pipeline_wall_time()
     write_json(RESULTS, results)

@@ -122,9 +122,9 @@ def ema_decay(step: int, decay: float) -> float:
 @torch.no_grad()
 def update_ema(ema_model: nn.Module, model: nn.Module, decay: float) -> None:
     """ema = decay * ema + (1 - decay) * live for parameters; buffers are copied."""
-    ema_params = dict(ema_model.named_parameters())
-    for name, param in model.named_parameters():
-        ema_params[name].mul_(decay).add_(param.detach(), alpha=1 - decay)
+    ema_params = [p for _, p in sorted(ema_model.named_parameters())]
+    live_params = [p.detach() for _, p in sorted(model.named_parameters())]
+    torch._foreach_lerp_(ema_params, live_params, 1.0 - decay)  # one kernel for all tensors
     ema_buffers = dict(ema_model.named_buffers())
     for name, buffer in model.named_buffers():
         ema_buffers[name].copy_(buffer)
@@ -241,8 +241,12 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)  # every draw of the run
     model = DiT(model_config).to(device)
     ema = copy.deepcopy(model).requires_grad_(False) if world.is_main else None
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.99)
+    optimizer = torch.optim.AdamW(  # fused: one kernel per step, a real cost at small batches
+        model.parameters(),
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        betas=(0.9, 0.99),
+        fused=True,
     )
     sampler = BatchSampler(data.labels, config.batch_size, config.class_balanced, generator)
     images = torch.from_numpy(data.images).to(device)
@@ -306,7 +310,7 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # DDP averages the gradients over the ranks
         if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=True)
         optimizer.step()
         drawn[step] = index.to(torch.int32)
         losses.append(mean_loss.item())

@@ -116,6 +116,24 @@ def benchmark_table() -> str:
         rates = bench[key]["images_per_s"]
         bf16, fp32 = rates["train step bf16"], rates["train step fp32"]
         rows.append((title, f"{bf16:,.0f} vs {fp32:,.0f}", f"{bf16 / fp32:.2f}x"))
+    cost = bench["generator_cost"]
+    default, baseline = cost["configs"]["default"], cost["configs"][cost["baseline"]]
+    rows.append(
+        (f"`train_dit` itself: the default generator vs `{cost['baseline']}` (same images)",
+         f"{default['train_images_per_s']:,.0f} vs {baseline['train_images_per_s']:,.0f}; "
+         f"{default['train_minutes']} vs {baseline['train_minutes']} min per run",
+         f"time {cost['ratios']['train_minutes']:.2f}x")
+    )  # fmt: skip
+    rows.append(
+        (f"a sampled image: the default generator vs `{cost['baseline']}`",
+         f"{default['guided_evaluations_per_image']} × guided evaluation: "
+         f"{default['sampling_ms_per_image']} vs {baseline['sampling_ms_per_image']} ms",
+         f"time {cost['ratios']['sampling_ms_per_image']:.2f}x")
+    )  # fmt: skip
+    processes = bench["distributed"]["images_per_s"]
+    one, two = processes["1 process(es)"], processes["2 process(es)"]
+    rows.append(("`train_dit`: 2 processes (DDP, gloo) vs 1", f"{two:,.0f} vs {one:,.0f}",
+                 f"{two / one:.2f}x"))  # fmt: skip
     table = markdown(["comparison", "images/s", "ratio"], rows)
     machine = bench["machine"]
     flags = ", ".join(name for name, present in machine["cpu_flags"].items() if present) or "none"
@@ -137,7 +155,7 @@ def benchmark_table() -> str:
 
 def ablation_table() -> str:
     if not ABLATION.is_file():
-        return "_No ablation yet: `python -m pipeline.project.ablation EXPERIMENT ...`._"
+        return "_No ablation yet: `python benchmarks/ablation.py EXPERIMENT ...`._"
     rows = []
     for each in read_json(ABLATION)["rows"]:
         changed = ", ".join(
