@@ -238,6 +238,8 @@ def review(project: Project, base: str) -> str:
 def test_review_flags_a_real_change_and_finds_none_in_a_rerun(project: Project) -> None:
     params = project.params()
     params["quantize"]["per_channel"] = False
+    # per-tensor 7-bit weights lose about two points: the gate is not what this test is about
+    params["validate"]["gates"]["int8_accuracy_drop_max"] = 0.05
     project.write_params(params)
     project.dvc("repro")
     project.commit("per-tensor int8 weights")
