@@ -132,7 +132,7 @@ describe('the built app', () => {
     ['resnet8', '45x37'],
   ])('classifies a CIFAR-10 test image as Python ONNX Runtime does (%s, image %s)', async (id, size) => {
     const classifier = model(id);
-    const imagePath = join(SCRATCH, `test_image_${size}.png`);
+    const imagePath = join(SCRATCH, `test_image_${id}_${size}.png`);
     const expectedPath = join(SCRATCH, `python_${id}_${size}.json`);
     const data = join(PROJECT, 'data', 'cifar10', 'test.npz');
     const imageArgs = [
@@ -160,6 +160,11 @@ describe('the built app', () => {
 
     await page.getByRole('tab', { name: 'Classify' }).click();
     await page.getByLabel('Classifier', { exact: true }).selectOption(id);
+    // a switch reclassifies the image already shown: let that land before the new image goes in
+    await page.waitForFunction(
+      (wanted) => (window as unknown as { __test__: { classifier?: string } }).__test__.classifier === wanted,
+      id,
+    );
     const probabilities = await nextHookValue(page, 'probabilities', () =>
       page.getByLabel('Image file', { exact: true }).setInputFiles(imagePath),
     );
