@@ -7,6 +7,7 @@ Each stage describes the sections it reads as frozen dataclasses; `load_params` 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -19,6 +20,18 @@ from pipeline.errors import PipelineError
 PARAMS_FILE = Path("params.yaml")
 
 T = TypeVar("T")
+
+
+class _Yaml12Floats(yaml.SafeLoader):
+    """PyYAML reads YAML 1.1, where `3e-05` is a string; DVC writes YAML 1.2, where it is a
+    float (as `dvc exp run -S train_dit.train.min_lr=3e-5` leaves it)."""
+
+
+_Yaml12Floats.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
 
 
 class ParamsError(PipelineError):
@@ -37,7 +50,7 @@ def read_document(path: Path = PARAMS_FILE) -> dict[str, Any]:
     if not path.is_file():
         raise ParamsError(f"{path}: file not found; run from the project root")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.load(path.read_text(), Loader=_Yaml12Floats) or {}
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(document, dict):

@@ -62,6 +62,13 @@ def test_invalid_params_name_the_key(tmp_path: Path, text: str, message: str) ->
     assert str(tmp_path / "params.yaml") in str(err.value)
 
 
+def test_exponent_floats_read_as_dvc_writes_them(tmp_path: Path) -> None:
+    # `dvc exp run -S` writes 3e-05 (YAML 1.2); YAML 1.1 readers would take it for a string
+    params = load(tmp_path, "section: {steps: 5, inner: {rate: 3e-05}, name: 1e-3x}")
+    assert params.section.inner.rate == 3e-05
+    assert params.section.name == "1e-3x"
+
+
 def test_missing_params_file_says_where_to_run(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="file not found"):
         load_params(Schema, tmp_path / "absent.yaml")
