@@ -114,6 +114,15 @@ describe('the built app', () => {
       console.log(`${solver}: max |browser - python| = ${worst.toExponential(2)} over ${samples.length} values`);
       expect(worst).toBeLessThan(1e-3);
       await expect.poll(() => page.getByText(`step ${steps} / ${steps}`).count()).toBe(1);
+      await expect.poll(() => page.getByText('Click an image to classify it.').count()).toBe(1);
+      // what a person sees: every finished sample is drawn, no canvas left blank
+      const blank = await page.evaluate(() =>
+        Array.from(document.querySelectorAll<HTMLCanvasElement>('.gallery canvas')).map((canvas) => {
+          const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+          return data.every((value, i) => i % 4 !== 3 || value === 0);
+        }),
+      );
+      expect(blank).toEqual(Array(batch).fill(false));
       await page.screenshot({ path: join(SCREENSHOTS, `generate_${solver}.png`), fullPage: true });
     },
   );

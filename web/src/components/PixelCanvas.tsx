@@ -12,6 +12,8 @@ interface Props {
 /** An RGB image drawn pixel for pixel into a canvas. */
 export function PixelCanvas({ image, size, label, onClick }: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
+  // Gaining or losing the button around it mounts a new, blank canvas: draw that one too
+  const clickable = onClick !== undefined;
 
   useEffect(() => {
     const context = canvas.current?.getContext('2d');
@@ -23,7 +25,7 @@ export function PixelCanvas({ image, size, label, onClick }: Props) {
       rgba.data[p * 4 + 3] = 255;
     }
     context.putImageData(rgba, 0, 0);
-  }, [image]);
+  }, [image, clickable]);
 
   const drawn = (
     <canvas
