@@ -43,8 +43,8 @@ PRESETS: dict[str, Preset] = {
         "sample": {"solver": "euler", "steps": 20, "guidance_scale": 4.0},
     },
     # The default since the generator-quality ablation: the same network, twice the learning
-    # rate and half the batch, so nearly twice the updates; 5,600 steps of 32 train in the time
-    # cpu-v1's 3,000 of 64 take (README: the ablation).
+    # rate and half the batch, so nearly twice the updates; 5,600 steps of 32 train in about the
+    # time cpu-v1's 3,000 of 64 take (1.02x in the benchmark; README: the ablation).
     "cpu-v2": {
         "model": _CPU_MODEL,
         "train": {
