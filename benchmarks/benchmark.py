@@ -1,7 +1,7 @@
 """Side-by-side speed of the pipeline's models and of DVC itself, printed as ratios.
 
-    python benchmarks/benchmark.py               # models (needs a finished `dvc repro`)
-    python benchmarks/benchmark.py --pipeline    # also a no-op and a from-clean `dvc repro`
+    python -m benchmarks.benchmark               # models (needs a finished `dvc repro`)
+    python -m benchmarks.benchmark --pipeline    # also a no-op and a from-clean `dvc repro`
 
 Variants of one comparison take turns inside every round and each reports the median of its
 rounds, so a busy machine slows them alike and the ratios stay meaningful. The results are also
@@ -11,9 +11,9 @@ written to reports/benchmark.json, which the README's tables are made from.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,23 +26,26 @@ import onnxruntime as ort
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from pipeline.classifier.convert import load_keras
+from pipeline.classifier.graph import INPUT_NAME
 from pipeline.classifier.torch_export import load_torch, torch_predictor
 from pipeline.data.images import ImageSet
 from pipeline.data.sources import mirror_from_env
 from pipeline.files import read_json, write_json
-from pipeline.generator.dit import DiT, DiTConfig
+from pipeline.generator.dit import DiT, DiTArchitecture, DiTConfig
 from pipeline.generator.export import export_onnx
 from pipeline.generator.flow import EVALUATIONS_PER_STEP, draw, flow_matching_loss
-from pipeline.generator.graph import random_inputs
-from pipeline.generator.presets import PRESETS
+from pipeline.generator.graph import GeneratorInfo, random_inputs
+from pipeline.generator.presets import PRESETS, Preset
+from pipeline.generator.sampling import SampleParams
+from pipeline.generator.training import DiTTrainParams
 from pipeline.params import read_document
 from pipeline.project import paths
-from pipeline.runtime.models import read_metadata
+from pipeline.runtime.models import read_info
 from pipeline.runtime.sessions import batched, open_session, predictor, to_input
 from pipeline.runtime.timing import interleaved_throughput, session_throughput
+from pipeline.schema import parse
+from tools.workspace import CODE, copy_project
 
 RESULTS = paths.REPORTS / "benchmark.json"
 
@@ -62,7 +65,7 @@ def classifier_speed(batch_size: int, rounds: int, threads: int) -> dict:
     runs: dict[str, Callable[[], object]] = {}
     for name, path in paths.CLASSIFIER_VARIANTS.items():
         session = open_session(path, threads)
-        runs[f"onnxruntime {name}"] = lambda s=session: s.run(None, {"input": images})
+        runs[f"onnxruntime {name}"] = lambda s=session: s.run(None, {INPUT_NAME: images})
     runs["keras predict"] = lambda: keras_model.predict(images, batch_size=batch_size, verbose=0)
     runs["onnx2torch (torch.export)"] = lambda: torch_model(images)
     rates = interleaved_throughput(runs, batch_size, rounds)
@@ -80,23 +83,31 @@ def classifier_accuracy(threads: int) -> dict[str, float]:
 
 
 def generator_speed(batch_size: int, rounds: int, threads: int) -> dict:
-    info = read_metadata(paths.GENERATOR_ONNX)
-    config = DiTConfig(
-        image_size=info["image_size"],
-        channels=info["channels"],
-        num_classes=len(info["class_names"]),
-    )
-    inputs = random_inputs(config, batch_size, seed=0)
+    inputs = random_inputs(read_info(GeneratorInfo, paths.GENERATOR_ONNX), batch_size, seed=0)
     rates = session_throughput(
         paths.GENERATOR_VARIANTS, lambda names: inputs, batch_size, rounds, threads
     )
     return table(f"DiT guided velocity, batch {batch_size}", rates, "fp32")
 
 
+def default_preset() -> Preset:
+    """The generator params params.yaml holds, as a preset."""
+    document = read_document()
+    return {
+        "train_dit.model": parse(DiTArchitecture, document["train_dit"]["model"], "model"),
+        "train_dit.train": parse(DiTTrainParams, document["train_dit"]["train"], "train"),
+        "sample": parse(SampleParams, document["sample"], "sample"),
+    }
+
+
+def image_size() -> int:
+    return read_document()["train_dit"]["data"]["image_size"]
+
+
 def training_speed(rounds: int) -> dict:
-    section = read_document()["train_dit"]
-    config = DiTConfig(image_size=section["data"]["image_size"], **section["model"])
-    batch = section["train"]["batch_size"]
+    default = default_preset()
+    config = DiTConfig.of(default["train_dit.model"], image_size(), num_classes=10)
+    batch = default["train_dit.train"].batch_size
     x = torch.randn(batch, config.channels, config.image_size, config.image_size)
     y = torch.randint(0, config.num_classes, (batch,))
     steps = {}
@@ -119,37 +130,20 @@ def training_speed(rounds: int) -> dict:
     return table(title, rates, "train step fp32")
 
 
-def default_and_preset(name: str) -> dict[str, dict]:
-    """The generator params of the default (params.yaml) and of preset `name`, by section."""
-    document = read_document()
-    current = {
-        "model": document["train_dit"]["model"],
-        "train": document["train_dit"]["train"],
-        "sample": document["sample"],
-    }
-    return {"default": current, name: PRESETS[name]}
-
-
-def stage_images_per_s(model: dict, train: dict, steps: int, processes: int = 1) -> float:
+def stage_images_per_s(preset: Preset, steps: int, processes: int = 1) -> float:
     """Images/s of `train_dit` itself (its loop: data, EMA, checkpoints) for `steps` steps, run
-    on a copy of the project's code with these `train_dit.model` and `train_dit.train` params."""
+    on a copy of the project's code with the preset's `train_dit.model` and `.train` params."""
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp)
-        code = ["git", "ls-files", "stages", "pipeline", "dvc.yaml"]
-        for name in subprocess.run(code, capture_output=True, text=True, check=True).stdout.split():
-            (project / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(name, project / name)
+        project = copy_project(Path(tmp), only=CODE)
         (project / "data").mkdir()
         (project / "data" / "cifar10").symlink_to(paths.TRAIN_SET.parent.resolve())
+        train = preset["train_dit.train"]
+        short = dataclasses.replace(
+            train, steps=steps, checkpoint_every=steps, warmup_steps=min(steps, train.warmup_steps)
+        )
         document = read_document()
-        document["train_dit"]["model"] = model
-        run_train = {**document["train_dit"]["train"], **train}  # a preset names only its own
-        document["train_dit"]["train"] = {
-            **run_train,
-            "steps": steps,
-            "checkpoint_every": steps,
-            "warmup_steps": min(steps, run_train["warmup_steps"]),
-        }
+        document["train_dit"]["model"] = dataclasses.asdict(preset["train_dit.model"])
+        document["train_dit"]["train"] = dataclasses.asdict(short)
         document["train_dit"]["distributed"]["procs_per_node"] = processes
         (project / "params.yaml").write_text(yaml.safe_dump(document))
         env = {**os.environ, "PYTHONPATH": tmp, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/m.db"}
@@ -165,39 +159,21 @@ def generator_cost(baseline: str, rounds: int, threads: int, images: int = 12_80
     own loop on `images` images, configurations taking turns, so train_dit's time is
     steps x batch / rate) and a sampled image (guided evaluations x ONNX Runtime's time per
     evaluation), each measured side by side."""
-    configs = default_and_preset(baseline)
-    runs = {
-        name: lambda c=config: stage_images_per_s(
-            c["model"], c["train"], images // c["train"]["batch_size"]
-        )
-        for name, config in configs.items()
-    }
-    measured: dict[str, list[float]] = {name: [] for name in runs}
+    configs = {"default": default_preset(), baseline: PRESETS[baseline]}
+    measured: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(rounds):
-        for name, run in runs.items():
-            measured[name].append(run())
+        for name, preset in configs.items():
+            batch = preset["train_dit.train"].batch_size
+            measured[name].append(stage_images_per_s(preset, images // batch))
     train_rates = {name: float(np.median(rates)) for name, rates in measured.items()}
-    image_size = read_document()["train_dit"]["data"]["image_size"]
-    with tempfile.TemporaryDirectory() as tmp:
-        files = {}
-        for name, config in configs.items():
-            model = DiT(DiTConfig(image_size=image_size, **config["model"])).eval()
-            with torch.no_grad():  # random weights: the zero-initialised outputs would be folded
-                for parameter in model.parameters():
-                    parameter.normal_(0, 0.02)
-            files[name] = Path(tmp) / f"{name}.onnx"
-            export_onnx(model, [str(c) for c in range(10)], files[name], opset=17)
-            inputs = random_inputs(model.config, 16, seed=0)
-        sample_rates = session_throughput(files, lambda names: inputs, 16, 4 * rounds, threads)
+    sample_rates = sampling_rates(configs, rounds, threads)
     result = {}
-    for name, config in configs.items():
-        train, sample = config["train"], config["sample"]
-        evaluations = sample["steps"] * EVALUATIONS_PER_STEP[sample["solver"]]
+    for name, preset in configs.items():
+        train, sample = preset["train_dit.train"], preset["sample"]
+        evaluations = sample.steps * EVALUATIONS_PER_STEP[sample.solver]
         result[name] = {
             "train_images_per_s": round(train_rates[name], 1),
-            "train_minutes": round(
-                train["steps"] * train["batch_size"] / train_rates[name] / 60, 2
-            ),
+            "train_minutes": round(train.steps * train.batch_size / train_rates[name] / 60, 2),
             "guided_evaluations_per_image": evaluations,
             "sampling_ms_per_image": round(1000 * evaluations / sample_rates[name], 2),
         }
@@ -212,13 +188,29 @@ def generator_cost(baseline: str, rounds: int, threads: int, images: int = 12_80
     return {"baseline": baseline, "configs": result, "ratios": ratios}
 
 
+def sampling_rates(configs: dict[str, Preset], rounds: int, threads: int) -> dict[str, float]:
+    """Guided evaluations per second of each configuration's exported network, side by side."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for name, preset in configs.items():
+            config = DiTConfig.of(preset["train_dit.model"], image_size(), num_classes=10)
+            model = DiT(config).eval()
+            with torch.no_grad():  # random weights: the zero-initialised outputs would be folded
+                for parameter in model.parameters():
+                    parameter.normal_(0, 0.02)
+            files[name] = Path(tmp) / f"{name}.onnx"
+            export_onnx(model, tuple(str(c) for c in range(10)), files[name], opset=17)
+        inputs = random_inputs(read_info(GeneratorInfo, files[name]), 16, seed=0)
+        return session_throughput(files, lambda names: inputs, 16, 4 * rounds, threads)
+
+
 def distributed_speed(processes: tuple[int, ...], steps: int, rounds: int) -> dict:
     """train_dit's images/s at each process count with the default model, counts taking turns."""
-    document = read_document()["train_dit"]
+    default = default_preset()
     rates: dict[str, list[float]] = {f"{count} process(es)": [] for count in processes}
     for _ in range(rounds):
         for count in processes:
-            rate = stage_images_per_s(document["model"], document["train"], steps, count)
+            rate = stage_images_per_s(default, steps, count)
             rates[f"{count} process(es)"].append(rate)
     medians = {name: float(np.median(values)) for name, values in rates.items()}
     return table(f"train_dit, {steps} steps of the default model", medians, "1 process(es)")
@@ -235,12 +227,7 @@ def pipeline_wall_time() -> dict:
     if mirror is not None:
         env["DATA_MIRROR"] = str(mirror)  # the copy sits elsewhere: a relative path would break
     with tempfile.TemporaryDirectory() as tmp:
-        files = subprocess.run(
-            ["git", "ls-files"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        for name in files:
-            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(name, Path(tmp) / name)
+        copy_project(Path(tmp))
         subprocess.run(["git", "init", "-q"], cwd=tmp, check=True)
         start = time.perf_counter()
         subprocess.run([*dvc, "repro"], cwd=tmp, check=True, capture_output=True, env=env)

@@ -12,9 +12,9 @@ from pipeline.data import formats
 from pipeline.data.archives import ArchiveLimits
 from pipeline.data.sources import SourceParams, check_roles, fetch, mirror_from_env, resolve
 from pipeline.files import atomic_path, write_json
-from pipeline.params import bounded, load_params
 from pipeline.project import paths
 from pipeline.project.tracking import mlflow_run, run_stage
+from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +31,19 @@ class Params:
     download: DownloadParams
 
 
-def main() -> None:
-    params = load_params(Params).download
-    sources = resolve(params.sources, mirror_from_env(paths.project_root()))
+def main(params: Params) -> None:
+    config = params.download
+    sources = resolve(config.sources, mirror_from_env(paths.project_root()))
     check_roles(sources)
 
     with tempfile.TemporaryDirectory(prefix="downloads-") as downloads:
         files = {
-            name: fetch(source, Path(downloads), params.timeout_s)
+            name: fetch(source, Path(downloads), config.timeout_s)
             for name, source in sources.items()
         }
         log.info("reading cifar10 (%s)", sources["cifar10"].format)
         kinds = {name: source.format for name, source in sources.items()}
-        train, test, perf = formats.read_image_sets(kinds, files, params.limits)
+        train, test, perf = formats.read_image_sets(kinds, files, config.limits)
         formats.check_keras_file(files["resnet8_keras"])
 
         # Everything is read and verified before the first output is written.
@@ -72,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, Params)

@@ -4,21 +4,23 @@ PyTorch (the verdict is `validate`'s), and the sample grid drawn through ONNX Ru
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import onnx
 
 from pipeline.errors import PipelineError
-from pipeline.files import atomic_path, write_json
+from pipeline.files import atomic_path
 from pipeline.generator import export
+from pipeline.generator.graph import ExportMetrics, GeneratorInfo
 from pipeline.generator.sampling import SampleParams, save_grid
 from pipeline.generator.weights import load_generator
-from pipeline.params import as_dict, bounded, load_params
 from pipeline.project import paths
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
-from pipeline.runtime.models import summarize
+from pipeline.records import write_record
+from pipeline.runtime.models import read_info, summarize
 from pipeline.runtime.sessions import RuntimeParams, open_session
+from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
 GRID = paths.plots("export_generator") / "samples.png"
@@ -38,8 +40,7 @@ class Params:
     sample: SampleParams  # the parity sample and the grid are drawn as the pipeline samples
 
 
-def main() -> None:
-    params = load_params(Params)
+def main(params: Params) -> None:
     config = params.export_generator
     if len(set(config.parity_batch_sizes)) < 2:
         raise PipelineError(
@@ -55,26 +56,27 @@ def main() -> None:
     )
 
     session = open_session(paths.GENERATOR_ONNX, params.runtime.threads)
+    info = read_info(GeneratorInfo, paths.GENERATOR_ONNX)
     velocity = {
-        f"batch_{n}": export.velocity_difference(model, session, n, config.seed + n)
+        f"batch_{n}": export.velocity_difference(model, session, info, n, config.seed + n)
         for n in config.parity_batch_sizes
     }
     torch_images, onnx_images, sample_diff = export.sample_parity(model, session, params.sample)
     save_grid(onnx_images, class_names, GRID)
-    metrics = {
-        "opset": summary.opset,
-        "nodes": summary.nodes,
-        "velocity_max_abs_diff": max(velocity.values()),
-        "velocity_max_abs_diff_by_batch": velocity,
-        "sample_max_abs_diff": sample_diff,
-        "sample_pixels_equal": float(np.mean(torch_images == onnx_images)),
-    }
+    metrics = ExportMetrics(
+        opset=summary.opset,
+        nodes=summary.nodes,
+        velocity_max_abs_diff=max(velocity.values()),
+        velocity_max_abs_diff_by_batch=velocity,
+        sample_max_abs_diff=sample_diff,
+        sample_pixels_equal=float(np.mean(torch_images == onnx_images)),
+    )
     log.info("parity: %s", metrics)
-    write_json(paths.metrics("export_generator"), metrics)
-    with mlflow_run("export_generator", as_dict(params)) as tracker:
-        log_metrics(tracker, metrics)
+    write_record(paths.metrics("export_generator"), metrics)
+    with mlflow_run("export_generator", asdict(params)) as tracker:
+        log_metrics(tracker, asdict(metrics))
         tracker.log_artifact(str(GRID))
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, Params)

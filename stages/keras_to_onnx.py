@@ -10,15 +10,16 @@ from dataclasses import dataclass
 import onnx
 
 from pipeline.classifier import convert
-from pipeline.classifier.evaluation import parity
+from pipeline.classifier.evaluation import KerasToOnnxMetrics, parity
 from pipeline.data.images import ImageSet
 from pipeline.errors import LOG_FORMAT
-from pipeline.files import atomic_path, write_json, write_text
-from pipeline.params import as_dict, bounded, load_params
+from pipeline.files import atomic_path, write_text
 from pipeline.project import paths
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.records import write_record
 from pipeline.runtime.models import summarize
 from pipeline.runtime.sessions import batched, open_session, predictor
+from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,7 @@ class Params:
     keras_to_onnx: KerasToOnnxParams
 
 
-def main() -> None:
-    params = load_params(Params)
+def main(params: Params) -> None:
     config = params.keras_to_onnx
     # The conversion log is kept in memory and written only when the stage succeeds.
     conversion_log = io.StringIO()
@@ -68,19 +68,19 @@ def main() -> None:
     agreement = parity(keras_out, onnx_out)
     log.info("ONNX vs Keras on %d test images: %s", len(images), agreement)
 
-    metrics = {
-        "nodes": summary.nodes,
-        "parameters": summary.parameters,
-        "keras_parameters": keras_model.count_params(),
-        "parity_vs_keras": {"images": len(images), **agreement},
-    }
-    write_json(paths.metrics("keras_to_onnx"), metrics)
+    metrics = KerasToOnnxMetrics(
+        nodes=summary.nodes,
+        parameters=summary.parameters,
+        keras_parameters=keras_model.count_params(),
+        parity_vs_keras=agreement,
+    )
+    write_record(paths.metrics("keras_to_onnx"), metrics)
     write_text(paths.CONVERSION_LOG, conversion_log.getvalue())
-    with mlflow_run("keras_to_onnx", as_dict(params)) as tracker:
-        log_metrics(tracker, metrics)
+    with mlflow_run("keras_to_onnx", dataclasses.asdict(params)) as tracker:
+        log_metrics(tracker, dataclasses.asdict(metrics))
         tracker.log_dict(dataclasses.asdict(summary), "model_summary.json")
         tracker.log_artifact(str(paths.CONVERSION_LOG))
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, Params)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from pipeline.classifier.evaluation import classification_metrics, write_confusion_rows
+from pipeline.classifier.evaluation import (
+    OnnxEvalMetrics,
+    classification_metrics,
+    write_confusion_rows,
+)
 from pipeline.data.images import ImageSet
 from pipeline.files import write_json
-from pipeline.params import as_dict, bounded, load_params
 from pipeline.project import paths
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.records import write_record
 from pipeline.runtime.sessions import RuntimeParams, batched, open_session, predictor, to_input
 from pipeline.runtime.timing import interleaved_throughput
+from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,7 @@ class Params:
     onnx_eval: OnnxEvalParams
 
 
-def main() -> None:
-    params = load_params(Params)
+def main(params: Params) -> None:
     predict = predictor(open_session(paths.ONNX_MODEL, params.runtime.threads))
 
     metrics = {}
@@ -45,11 +49,7 @@ def main() -> None:
             data.class_names,
         )
         result = metrics[split]
-        log.info(
-            "%s: accuracy %.4f (%d/%d)",
-            split,
-            *(result[k] for k in ("accuracy", "correct", "total")),
-        )
+        log.info("%s: accuracy %.4f (%d/%d)", split, result.accuracy, result.correct, result.total)
 
     rounds = params.onnx_eval.throughput_rounds
     timing = {"threads": params.runtime.threads, "rounds": rounds, "images_per_s": {}}
@@ -60,13 +60,13 @@ def main() -> None:
         timing["images_per_s"][f"batch_{batch_size}"] = round(rate, 1)
         log.info("throughput at batch %d: %.0f images/s", batch_size, rate)
 
-    write_json(paths.metrics("onnx_eval"), metrics)
+    write_record(paths.metrics("onnx_eval"), OnnxEvalMetrics(**metrics))
     write_json(paths.timing("onnx_eval"), timing)
-    with mlflow_run("onnx_eval", as_dict(params)) as tracker:
-        log_metrics(tracker, metrics)
+    with mlflow_run("onnx_eval", asdict(params)) as tracker:
+        log_metrics(tracker, {split: asdict(result) for split, result in metrics.items()})
         log_metrics(tracker, timing["images_per_s"], prefix="images_per_s.")
         tracker.log_artifacts(str(paths.plots("onnx_eval")), "plots")
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, Params)

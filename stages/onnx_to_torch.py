@@ -7,17 +7,17 @@ The verdict on the comparison is `validate`'s; to convert a model outside the pi
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from pipeline.classifier.convert import BATCH_DIM
-from pipeline.classifier.evaluation import parity
+from pipeline.classifier.evaluation import OnnxToTorchMetrics, parity
+from pipeline.classifier.graph import BATCH_DIM
 from pipeline.classifier.torch_export import convert_file, torch_predictor
 from pipeline.data.images import ImageSet
-from pipeline.files import write_json
-from pipeline.params import as_dict, bounded, load_params
 from pipeline.project import paths
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.records import write_record
 from pipeline.runtime.sessions import RuntimeParams, batched, open_session, predictor
+from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,7 @@ class Params:
     onnx_to_torch: OnnxToTorchParams
 
 
-def main() -> None:
-    params = load_params(Params)
+def main(params: Params) -> None:
     session = open_session(paths.ONNX_MODEL, params.runtime.threads)
     module = convert_file(paths.ONNX_MODEL, paths.TORCH_MODEL)
     parameters = sum(p.numel() for p in module.parameters()) + sum(
@@ -56,15 +55,11 @@ def main() -> None:
         "input": [BATCH_DIM, *images.shape[1:]],
         "output": [BATCH_DIM, torch_out.shape[1]],
     }
-    metrics = {
-        "parameters": parameters,
-        "shapes": shapes,
-        "parity_vs_onnx": {"images": len(images), **agreement},
-    }
-    write_json(paths.metrics("onnx_to_torch"), metrics)
-    with mlflow_run("onnx_to_torch", as_dict(params)) as tracker:
-        log_metrics(tracker, {"parameters": parameters, "parity_vs_onnx": agreement})
+    metrics = OnnxToTorchMetrics(parameters=parameters, shapes=shapes, parity_vs_onnx=agreement)
+    write_record(paths.metrics("onnx_to_torch"), metrics)
+    with mlflow_run("onnx_to_torch", asdict(params)) as tracker:
+        log_metrics(tracker, {"parameters": parameters, "parity_vs_onnx": asdict(agreement)})
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, Params)

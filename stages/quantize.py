@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -11,14 +11,16 @@ from pipeline.classifier import evaluation
 from pipeline.data.images import ImageSet
 from pipeline.files import write_json
 from pipeline.generator import graph
-from pipeline.generator.dit import DiTConfig
-from pipeline.params import as_dict, bounded, load_params
+from pipeline.generator.graph import GeneratorInfo
 from pipeline.project import paths
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.records import write_record
 from pipeline.runtime import quantization
-from pipeline.runtime.models import require_metadata
+from pipeline.runtime.models import read_info
 from pipeline.runtime.sessions import RuntimeParams, to_input
 from pipeline.runtime.timing import session_throughput
+from pipeline.runtime.variants import QuantizeMetrics
+from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,7 @@ class Params:
     quantize: QuantizeParams
 
 
-def main() -> None:
-    params = load_params(Params)
+def main(params: Params) -> None:
     config, threads = params.quantize, params.runtime.threads
     train = ImageSet.load(paths.TRAIN_SET)
     pick = np.random.default_rng(config.seed).choice(
@@ -54,21 +55,15 @@ def main() -> None:
     quantization.convert_fp16(paths.GENERATOR_ONNX, generators["fp16"])
 
     sets = {"test": ImageSet.load(paths.TEST_SET), "perf": ImageSet.load(paths.PERF_SET)}
-    info = require_metadata(paths.GENERATOR_ONNX, "class_names", "image_size", "channels")
-    generator = DiTConfig(
-        image_size=info["image_size"],
-        channels=info["channels"],
-        num_classes=len(info["class_names"]),
-    )
     batch = config.generator_batch_size
-    metrics = {
-        "classifier": evaluation.compare_variants(
+    metrics = QuantizeMetrics(
+        classifier=evaluation.compare_variants(
             classifiers, sets, threads, params.runtime.batch_size
         ),
-        "generator": graph.compare_variants(generators, generator, threads, batch, config.seed),
-    }
+        generator=graph.compare_variants(generators, threads, batch, config.seed),
+    )
     images = to_input(sets["test"].images[: params.runtime.batch_size])
-    inputs = graph.random_inputs(generator, batch, config.seed)
+    inputs = graph.random_inputs(read_info(GeneratorInfo, paths.GENERATOR_ONNX), batch, config.seed)
     timing: dict = {"threads": threads}
     for family, variants, feed, size in (
         ("classifier", classifiers, lambda names: {names[0]: images}, len(images)),
@@ -81,12 +76,12 @@ def main() -> None:
         }
     log.info("quality: %s", metrics)
     log.info("timing: %s", timing)
-    write_json(paths.metrics("quantize"), metrics)
+    write_record(paths.metrics("quantize"), metrics)
     write_json(paths.timing("quantize"), timing)
-    with mlflow_run("quantize", as_dict(params)) as tracker:
-        log_metrics(tracker, metrics)
+    with mlflow_run("quantize", asdict(params)) as tracker:
+        log_metrics(tracker, asdict(metrics))
         log_metrics(tracker, timing)
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, Params)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -12,15 +12,26 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import yaml
+from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from pipeline.data.archives import ArchiveLimits
+from pipeline.generator.dit import DiTConfig
+from pipeline.generator.presets import PRESETS
+from tools.workspace import CODE, copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = ROOT.parent / "shared" / "mirror"
 LIMITS = ArchiveLimits(member_bytes=2**28, total_bytes=2**32, members=10**6)
+
+
+def tiny_dit(image_size: int = 8, num_classes: int = 3, **changes: object) -> DiTConfig:
+    """The `tiny` preset's DiT for images of `image_size` and `num_classes` classes."""
+    architecture = dataclasses.replace(PRESETS["tiny"]["train_dit.model"], **changes)
+    return DiTConfig.of(architecture, image_size, num_classes)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,13 +79,7 @@ def run_module(
 
 def copy_code(directory: Path) -> Path:
     """The stages, the library and dvc.yaml copied into `directory`, to run and edit there."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for package in ("stages", "pipeline"):
-        shutil.copytree(
-            ROOT / package, directory / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    shutil.copy2(ROOT / "dvc.yaml", directory / "dvc.yaml")
-    return directory
+    return copy_project(directory, only=CODE)
 
 
 def write_params(directory: Path, params: dict) -> None:
@@ -140,4 +145,49 @@ def write_gzip_bomb(path: Path, member: str, size: int) -> Path:
         crc = zlib.crc32(bytes(remaining), crc)
         out.write((crc & 0xFFFFFFFF).to_bytes(4, "little"))
         out.write(((len(header) + size + tail) & 0xFFFFFFFF).to_bytes(4, "little"))
+    return path
+
+
+def _initializer(name: str, array: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(array.astype(np.float32), name)
+
+
+def tiny_classifier_onnx(path: Path) -> Path:
+    """NHWC uint8-range input -> 2 Conv+Relu -> AveragePool -> Gemm-like MatMul+Add -> Softmax."""
+    rng = np.random.default_rng(0)
+    inits = [
+        _initializer(
+            "w1", rng.normal(0, np.sqrt(2 / 27), (8, 3, 3, 3)) / 255
+        ),  # /255: raw pixel input
+        _initializer("b1", np.zeros(8)),
+        _initializer("w2", rng.normal(0, np.sqrt(2 / 72), (16, 8, 3, 3))),
+        _initializer("b2", np.zeros(16)),
+        _initializer("wd", rng.normal(0, 3.0, (16, 10))),  # large: well-separated logits
+        _initializer("bd", np.zeros(10)),
+        numpy_helper.from_array(np.array([-1, 16], dtype=np.int64), "shape"),
+    ]
+    nodes = [
+        helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("AveragePool", ["r2"], ["pool"], kernel_shape=[8, 8]),
+        helper.make_node("Reshape", ["pool", "shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "wd"], ["mm"]),
+        helper.make_node("Add", ["mm", "bd"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_classifier",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 16, 16, 3])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 10])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8
+    )  # ORT 1.31 reads IR <= 13
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
     return path

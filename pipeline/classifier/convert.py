@@ -1,9 +1,5 @@
 """The Keras ResNet-8 to ONNX with tf2onnx: a graph with fixed shapes, canonical names and the
-metadata a reader needs.
-
-Every form of the classifier takes raw 0..255 float32 NHWC RGB images, as MLPerf Tiny's own
-evaluation feeds them.
-"""
+metadata a reader needs."""
 
 from __future__ import annotations
 
@@ -12,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from pipeline.classifier.graph import BATCH_DIM, INPUT_NAME, INPUT_RANGE, LAYOUT, ClassifierInfo
 from pipeline.data.images import CHANNELS
 from pipeline.files import require_file
-from pipeline.runtime.models import ModelError, canonicalize, remove_dead_nodes, set_metadata
+from pipeline.runtime.models import ModelError, canonicalize, remove_dead_nodes, write_info
 
-INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
-BATCH_DIM = "batch"
-INPUT_RANGE = "0,255"  # raw pixel values, no scaling
 
 
 def load_keras(path: Path):
@@ -48,19 +42,17 @@ def keras_to_onnx(keras_model, opset: int, class_names: tuple[str, ...]) -> onnx
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM  # tf2onnx names it unk__N
     freeze_reshapes(model)
     canonicalize(model)
-    set_metadata(
-        model,
-        {
-            "role": "classifier",
-            "class_names": list(class_names),
-            "input_name": INPUT_NAME,
-            "output_name": OUTPUT_NAME,
-            "image_size": size,
-            "channels": CHANNELS,
-            "layout": "NHWC",
-            "input_range": INPUT_RANGE,
-        },
+    info = ClassifierInfo(
+        role="classifier",
+        class_names=tuple(class_names),
+        output_name=OUTPUT_NAME,
+        image_size=size,
+        channels=CHANNELS,
+        layout=LAYOUT,
+        input_name=INPUT_NAME,
+        input_range=INPUT_RANGE,
     )
+    write_info(model, info)
     onnx.checker.check_model(model, full_check=True)
     return model
 

@@ -3,6 +3,7 @@ agreement between two forms of the same model."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,23 +12,70 @@ from sklearn.metrics import confusion_matrix
 from pipeline.data.images import ImageSet
 from pipeline.files import write_csv
 from pipeline.runtime.sessions import batched, open_session, predictor
+from pipeline.runtime.variants import ClassifierVariant
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Top-1 accuracy on a set of images, overall and per class."""
+
+    accuracy: float
+    correct: int
+    total: int
+    per_class: dict[str, float]  # recall of each true class
+
+
+@dataclass(frozen=True)
+class OnnxEvalMetrics:
+    """metrics/onnx_eval.json: the converted classifier on the test set and the perf subset."""
+
+    test: Accuracy
+    perf: Accuracy
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How closely two forms of one model agree on the same images."""
+
+    images: int
+    max_abs_diff: float
+    argmax_agreement: float
+
+
+@dataclass(frozen=True)
+class KerasToOnnxMetrics:
+    """metrics/keras_to_onnx.json: the converted graph, and how closely it follows Keras."""
+
+    nodes: int
+    parameters: int
+    keras_parameters: int  # more than the graph's: batch-norm statistics are folded away
+    parity_vs_keras: Parity
+
+
+@dataclass(frozen=True)
+class OnnxToTorchMetrics:
+    """metrics/onnx_to_torch.json: the PyTorch program, and how closely it follows ONNX."""
+
+    parameters: int
+    shapes: dict[str, list[int | str]]  # input and output, the batch dimension named
+    parity_vs_onnx: Parity
 
 
 def classification_metrics(
     labels: np.ndarray, predictions: np.ndarray, class_names: tuple[str, ...]
-) -> dict:
+) -> Accuracy:
     """Top-1 accuracy overall and per class (recall of each true class)."""
     matrix = confusion_matrix(labels, predictions, labels=range(len(class_names)))
     per_class = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
     correct = int(np.trace(matrix))
-    return {
-        "accuracy": round(correct / len(labels), 6),
-        "correct": correct,
-        "total": len(labels),
-        "per_class": {
+    return Accuracy(
+        accuracy=round(correct / len(labels), 6),
+        correct=correct,
+        total=len(labels),
+        per_class={
             name: round(float(acc), 6) for name, acc in zip(class_names, per_class, strict=True)
         },
-    }
+    )
 
 
 def write_confusion_rows(
@@ -38,30 +86,36 @@ def write_confusion_rows(
     write_csv(path, ["actual", "predicted"], rows)
 
 
-def parity(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+def parity(reference: np.ndarray, candidate: np.ndarray) -> Parity:
     """How closely two models' outputs on the same images agree."""
-    return {
-        "max_abs_diff": float(np.max(np.abs(reference - candidate))),
-        "argmax_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
-    }
+    return Parity(
+        images=len(reference),
+        max_abs_diff=float(np.max(np.abs(reference - candidate))),
+        argmax_agreement=float(np.mean(reference.argmax(1) == candidate.argmax(1))),
+    )
 
 
 def compare_variants(
     variants: dict[str, Path], sets: dict[str, ImageSet], threads: int, batch_size: int
-) -> dict[str, dict]:
-    """File size and accuracy on each set of every variant, and the test accuracy each loses
-    against the first (the reference)."""
-    results: dict[str, dict] = {}
+) -> dict[str, ClassifierVariant]:
+    """File size and accuracy on each set (`test`, and `perf` if given) of every variant, and
+    the test accuracy each loses against the first (the reference)."""
+    accuracy: dict[str, dict[str, float]] = {}
     for name, path in variants.items():
         predict = predictor(open_session(path, threads))
-        results[name] = {"bytes": path.stat().st_size}
-        for split, data in sets.items():
-            predicted = batched(predict, data.images, batch_size).argmax(1)
-            accuracy = classification_metrics(data.labels, predicted, data.class_names)
-            results[name][f"{split}_accuracy"] = accuracy["accuracy"]
-    reference, *others = results
-    for name in others:
-        results[name]["test_accuracy_drop"] = round(
-            results[reference]["test_accuracy"] - results[name]["test_accuracy"], 6
+        accuracy[name] = {
+            split: classification_metrics(
+                data.labels, batched(predict, data.images, batch_size).argmax(1), data.class_names
+            ).accuracy
+            for split, data in sets.items()
+        }
+    reference = accuracy[next(iter(variants))]["test"]
+    return {
+        name: ClassifierVariant(
+            bytes=variants[name].stat().st_size,
+            test_accuracy=scores["test"],
+            perf_accuracy=scores.get("perf"),
+            test_accuracy_drop=round(reference - scores["test"], 6),
         )
-    return results
+        for name, scores in accuracy.items()
+    }

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from pipeline.errors import PipelineError
-from pipeline.params import bounded
+from pipeline.schema import bounded
 
 
 class ArchiveError(PipelineError):

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 
 from pipeline.data.images import IMAGE_SUFFIXES, DatasetError, ImageSet, decode_image
-from pipeline.params import bounded
+from pipeline.schema import bounded
 
 ClassFrom = Literal["folder", "prefix"]
 

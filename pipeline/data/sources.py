@@ -15,7 +15,7 @@ import yaml
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.params import ParamsError, parse
+from pipeline.schema import SchemaError, parse
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def read_mirror_index(mirror: Path) -> dict[str, MirrorEntry]:
     try:
         document = yaml.safe_load(index.read_text()) or {}
         return parse(dict[str, MirrorEntry], document, where=str(index))
-    except (yaml.YAMLError, ParamsError) as err:
+    except (yaml.YAMLError, SchemaError) as err:
         raise SourceError(f"{index}: invalid mirror index: {err}") from err
 
 

@@ -8,58 +8,56 @@ with the same channels as the input (no learned variance).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pipeline.data.images import CHANNELS
-from pipeline.params import ParamsError
+from pipeline.schema import SchemaError, bounded
 
 
 @dataclass(frozen=True)
-class DiTConfig:
-    """Architecture hyper-parameters of a DiT; `num_classes` excludes the null class."""
+class DiTArchitecture:
+    """The shape of a DiT, whatever its data: the `train_dit.model` params."""
 
-    image_size: int = 32
-    channels: int = CHANNELS
-    patch_size: int = 4
-    width: int = 128
-    depth: int = 4
-    heads: int = 2
-    mlp_ratio: float = 4.0
-    num_classes: int = 10
-    stem_channels: int = 0  # > 0: a 3x3 convolution before patchifying, so patches see neighbours
-    head_channels: int = 0  # > 0: a 3x3 convolution after unpatchifying, across patch borders
-    long_skips: bool = False  # U-ViT: each late block also gets the output of its early twin
+    patch_size: int = bounded(1, 64)
+    width: int = bounded(8, 4096)
+    depth: int = bounded(1, 128)
+    heads: int = bounded(1, 64)
+    mlp_ratio: float = bounded(0.5, 16.0)
+    stem_channels: int = bounded(0, 1024)  # > 0: a 3x3 convolution before patchify (neighbours)
+    head_channels: int = bounded(0, 1024)  # > 0: a 3x3 convolution after unpatchify (borders)
+    long_skips: bool  # U-ViT: each late block also gets the output of its early twin
 
     def __post_init__(self) -> None:
-        for name, divisor in (("image_size", "patch_size"), ("width", "heads")):
-            if getattr(self, name) % getattr(self, divisor):
-                raise ParamsError(
-                    f"DiT {name} ({getattr(self, name)}) must be divisible by "
-                    f"{divisor} ({getattr(self, divisor)})"
-                )
+        if self.width % self.heads:
+            raise SchemaError(f"DiT width ({self.width}) must be divisible by heads ({self.heads})")
         # The 2-D sin-cos embedding gives each axis half the width, split again into sin and cos
         if self.width % 4:
-            raise ParamsError(f"DiT width ({self.width}) must be divisible by 4")
+            raise SchemaError(f"DiT width ({self.width}) must be divisible by 4")
+
+
+@dataclass(frozen=True)
+class DiTConfig(DiTArchitecture):
+    """A DiT for its data: the architecture, the image size and the classes."""
+
+    image_size: int = bounded(8, 4096)
+    num_classes: int = bounded(1, 100_000)  # the null class of guidance comes on top
+    channels: int = CHANNELS
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.image_size % self.patch_size:
+            raise SchemaError(
+                f"DiT image_size ({self.image_size}) must be divisible by patch_size "
+                f"({self.patch_size})"
+            )
 
     @classmethod
-    def tiny(cls, **overrides: Any) -> DiTConfig:
-        """For tests: trains in seconds, learns nothing."""
-        return cls(**{"patch_size": 4, "width": 32, "depth": 2, "heads": 2, **overrides})
-
-    @classmethod
-    def small(cls, **overrides: Any) -> DiTConfig:
-        """The CPU default: 1.3M parameters, 64 tokens of 4x4 patches."""
-        return cls(**{"patch_size": 4, "width": 128, "depth": 4, "heads": 2, **overrides})
-
-    @classmethod
-    def gpu(cls, **overrides: Any) -> DiTConfig:
-        """DiT-S/2 sized (32M parameters, 256 tokens): for a GPU."""
-        return cls(**{"patch_size": 2, "width": 384, "depth": 12, "heads": 6, **overrides})
+    def of(cls, architecture: DiTArchitecture, image_size: int, num_classes: int) -> DiTConfig:
+        return cls(**asdict(architecture), image_size=image_size, num_classes=num_classes)
 
     @property
     def grid_size(self) -> int:
@@ -70,17 +68,6 @@ class DiTConfig:
     def num_patches(self) -> int:
         """Number of tokens the transformer sees."""
         return self.grid_size**2
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DiTConfig:
-        """Inverse of to_dict; unknown keys are an error rather than silently dropped."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ParamsError(f"unknown DiTConfig field(s): {', '.join(unknown)}")
-        return cls(**data)
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:

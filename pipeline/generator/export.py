@@ -13,7 +13,14 @@ import torch
 
 from pipeline.generator.dit import DiT, GuidedDiT
 from pipeline.generator.flow import solve
-from pipeline.generator.graph import INPUT_NAMES, OUTPUT_NAME, random_inputs
+from pipeline.generator.graph import (
+    INPUT_NAMES,
+    LAYOUT,
+    OUTPUT_NAME,
+    VALUE_RANGE,
+    GeneratorInfo,
+    random_inputs,
+)
 from pipeline.generator.sampling import (
     SampleParams,
     class_labels,
@@ -22,10 +29,26 @@ from pipeline.generator.sampling import (
     to_uint8,
     torch_velocity,
 )
-from pipeline.runtime.models import set_metadata
+from pipeline.runtime.models import write_info
 
 
-def export_onnx(model: DiT, class_names: list[str], path: Path, opset: int) -> None:
+def graph_info(model: DiT, class_names: tuple[str, ...]) -> GeneratorInfo:
+    """The facts a reader of the exported graph needs, as its metadata records them."""
+    cfg = model.config
+    return GeneratorInfo(
+        role="generator",
+        class_names=tuple(class_names),
+        output_name=OUTPUT_NAME,
+        image_size=cfg.image_size,
+        channels=cfg.channels,
+        layout=LAYOUT,
+        input_names=INPUT_NAMES,
+        value_range=VALUE_RANGE,
+        null_class=model.null_class,
+    )
+
+
+def export_onnx(model: DiT, class_names: tuple[str, ...], path: Path, opset: int) -> None:
     """Export the guided velocity (x, t, y, guidance_scale) -> velocity with a dynamic batch.
 
     Uses the TorchScript-based exporter (dynamo=False), which needs only the onnx package, with
@@ -52,27 +75,16 @@ def export_onnx(model: DiT, class_names: list[str], path: Path, opset: int) -> N
             dynamo=False,
         )
     exported = onnx.load(str(path))
-    set_metadata(
-        exported,
-        {
-            "role": "generator",
-            "class_names": list(class_names),
-            "input_names": list(INPUT_NAMES),
-            "output_name": OUTPUT_NAME,
-            "image_size": cfg.image_size,
-            "channels": cfg.channels,
-            "layout": "NCHW",
-            "value_range": "-1,1",
-            "null_class": cfg.num_classes,
-        },
-    )
+    write_info(exported, graph_info(model, class_names))
     onnx.checker.check_model(exported, full_check=True)
     onnx.save(exported, str(path))
 
 
-def velocity_difference(model: DiT, session: ort.InferenceSession, batch: int, seed: int) -> float:
-    """max |v_onnx - v_torch| on random inputs."""
-    inputs = random_inputs(model.config, batch, seed)
+def velocity_difference(
+    model: DiT, session: ort.InferenceSession, info: GeneratorInfo, batch: int, seed: int
+) -> float:
+    """max |v_onnx - v_torch| on random inputs shaped as the exported graph's `info` says."""
+    inputs = random_inputs(info, batch, seed)
     with torch.no_grad():
         expected = model.forward_with_cfg(*(torch.from_numpy(v) for v in inputs.values())).numpy()
     return float(np.abs(session.run(None, inputs)[0] - expected).max())

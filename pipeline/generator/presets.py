@@ -1,83 +1,82 @@
-"""Named generator configurations, as the params they set.
+"""Named configurations of the generator, as the params they set.
 
     dvc exp run $(python -m pipeline.generator.presets gpu)    # queue or run one by name
 
-Each preset names every param that defines the generator and how it is sampled, so that two
-presets compared in one benchmark run, or two experiments, differ only where they say.
+A preset maps params sections to values of the very types the stages parse them into, and names
+each section whole, so that two presets compared in one benchmark run, or two experiments,
+differ only where they say.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
-Preset = dict[str, dict[str, Any]]
+from pipeline.generator.dit import DiTArchitecture
+from pipeline.generator.sampling import SampleParams
+from pipeline.generator.training import DiTTrainParams
+from pipeline.schema import flatten
 
-_CPU_TRAIN = {
-    "steps": 3000,
-    "batch_size": 64,
-    "lr": 0.0008,
-    "min_lr": 0.00003,
-    "warmup_steps": 150,
-    "weight_decay": 0.0,
-    "grad_clip": 1.0,
-    "ema_decay": 0.995,  # short runs: average over the last ~200 steps
-    "label_dropout": 0.1,
-    "time_sampling": "logit_normal",
-    "hflip": True,
-}
+Preset = dict[str, Any]  # a params section ("train_dit.model") -> its typed value
 
-# fmt: off
 # 4x4 patches straight into the transformer: fast on a CPU, so samples come out blocky.
-_CPU_MODEL = {
-    "patch_size": 4, "width": 128, "depth": 4, "heads": 2, "mlp_ratio": 4.0,
-    "stem_channels": 0, "head_channels": 0, "long_skips": False,
-}
+CPU_MODEL = DiTArchitecture(
+    patch_size=4, width=128, depth=4, heads=2, mlp_ratio=4.0,
+    stem_channels=0, head_channels=0, long_skips=False,
+)  # fmt: skip
+CPU_V1_TRAIN = DiTTrainParams(
+    steps=3000, batch_size=64, lr=0.0008, min_lr=0.00003, warmup_steps=150, weight_decay=0.0,
+    grad_clip=1.0, ema_decay=0.995, label_dropout=0.1, time_sampling="logit_normal", hflip=True,
+    class_balanced=False, checkpoint_every=600, precision="auto", device="auto", seed=0, threads=0,
+)  # fmt: skip
+# The same network, twice the learning rate and half the batch, so nearly twice the updates
+# in about cpu-v1's training time; its EMA averages over as many images as cpu-v1's.
+CPU_V2_TRAIN = replace(
+    CPU_V1_TRAIN, steps=5600, batch_size=32, lr=0.0016, warmup_steps=600, ema_decay=0.9975
+)
+SAMPLE = SampleParams(solver="euler", steps=20, guidance_scale=4.0, per_class=8, seed=1234)
+
 PRESETS: dict[str, Preset] = {
     # The first default.
-    "cpu-v1": {
-        "model": _CPU_MODEL,
-        "train": _CPU_TRAIN,
-        "sample": {"solver": "euler", "steps": 20, "guidance_scale": 4.0},
-    },
-    # The default since the generator-quality ablation: the same network, twice the learning
-    # rate and half the batch, so nearly twice the updates; 5,600 steps of 32 train in about the
-    # time cpu-v1's 3,000 of 64 take (1.02x in the benchmark; README: the ablation).
-    "cpu-v2": {
-        "model": _CPU_MODEL,
-        "train": {
-            **_CPU_TRAIN, "steps": 5600, "batch_size": 32, "lr": 0.0016, "warmup_steps": 600,
-            "ema_decay": 0.9975,  # averages over as many images as cpu-v1's 0.995 does
-        },
-        "sample": {"solver": "euler", "steps": 20, "guidance_scale": 4.0},
-    },
-    # DiT-S/2 sized (32M parameters, 256 tokens): for a GPU, where a step costs what cpu-v1's
-    # does here.
+    "cpu-v1": {"train_dit.model": CPU_MODEL, "train_dit.train": CPU_V1_TRAIN, "sample": SAMPLE},
+    "cpu-v2": {"train_dit.model": CPU_MODEL, "train_dit.train": CPU_V2_TRAIN, "sample": SAMPLE},
+    # DiT-S/2 sized (32M parameters, 256 tokens): for a GPU.
     "gpu": {
-        "model": {
-            "patch_size": 2, "width": 384, "depth": 12, "heads": 6, "mlp_ratio": 4.0,
-            "stem_channels": 0, "head_channels": 0, "long_skips": False,
-        },
-        "train": {
-            **_CPU_TRAIN, "steps": 100_000, "batch_size": 256, "lr": 0.0003, "min_lr": 0.00001,
-            "warmup_steps": 2000, "ema_decay": 0.9999,
-        },
-        "sample": {"solver": "euler", "steps": 20, "guidance_scale": 4.0},
+        "train_dit.model": replace(CPU_MODEL, patch_size=2, width=384, depth=12, heads=6),
+        "train_dit.train": replace(
+            CPU_V1_TRAIN,
+            steps=100_000,
+            batch_size=256,
+            lr=0.0003,
+            min_lr=0.00001,
+            warmup_steps=2000,
+            ema_decay=0.9999,
+            checkpoint_every=5000,
+        ),
+        "sample": SAMPLE,
+    },
+    # Trains in seconds and learns nothing: for tests of the machinery.
+    "tiny": {
+        "train_dit.model": replace(CPU_MODEL, width=32, depth=2),
+        "train_dit.train": replace(
+            CPU_V2_TRAIN, steps=20, batch_size=16, warmup_steps=2, checkpoint_every=10
+        ),
+        "sample": replace(SAMPLE, steps=3, per_class=2),
     },
 }
-# fmt: on
 DEFAULT = "cpu-v2"  # the preset params.yaml holds
 
 
 def params_keys(preset: Preset) -> dict[str, Any]:
     """The preset as dotted params keys: train_dit.model.width, sample.steps, ..."""
-    sections = {"model": "train_dit.model", "train": "train_dit.train", "sample": "sample"}
     return {
-        f"{sections[section]}.{key}": value
+        key: value
         for section, values in preset.items()
-        for key, value in values.items()
+        for key, value in flatten(dataclasses.asdict(values), f"{section}.").items()
     }
 
 

@@ -22,9 +22,11 @@ from pipeline.errors import PipelineError, run_main
 from pipeline.files import atomic_path
 from pipeline.generator.dit import DiT
 from pipeline.generator.flow import Solver, VelocityFn, solve
-from pipeline.params import bounded
-from pipeline.runtime.models import require_metadata
+from pipeline.generator.graph import GeneratorInfo
+from pipeline.project import paths
+from pipeline.runtime.models import read_info
 from pipeline.runtime.sessions import open_session
+from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +86,7 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return pixels.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def save_grid(
-    images: np.ndarray, class_names: list[str] | tuple[str, ...], path: Path, scale: int = 2
-) -> None:
+def save_grid(images: np.ndarray, class_names: tuple[str, ...], path: Path, scale: int = 2) -> None:
     """Save (classes * per_class, H, W, 3) images as one PNG, one row per class, each row
     headed by its class name."""
     rows = len(class_names)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", type=Path, default=Path("models/dit.onnx"))
+    parser.add_argument("--model", type=Path, default=paths.GENERATOR_ONNX)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--class-index", type=int)
     which.add_argument("--class-name")
@@ -133,12 +133,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raw-out", type=Path, help="the samples before uint8, as float32 .npy")
     args = parser.parse_args(argv)
 
-    info = require_metadata(args.model, "class_names", "image_size", "channels")
-    names = info["class_names"]
+    info = read_info(GeneratorInfo, args.model)
+    names = info.class_names
     index = names.index(args.class_name) if args.class_name in names else args.class_index
     if index is None or not 0 <= index < len(names):
-        raise PipelineError(f"choose a class among {names} (index 0..{len(names) - 1})")
-    shape = (info["channels"], info["image_size"], info["image_size"])
+        raise PipelineError(f"choose a class among {list(names)} (index 0..{len(names) - 1})")
+    shape = info.sample_shape
     if args.noise is not None:
         noise = torch.from_numpy(np.load(args.noise, allow_pickle=False).astype(np.float32))
         if tuple(noise.shape[1:]) != shape:

@@ -16,12 +16,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline.errors import PipelineError, run_main
+from pipeline.params import load_params
 from pipeline.project.paths import project_root
+from pipeline.schema import flatten
 
 log = logging.getLogger(__name__)
+P = TypeVar("P")
 
 EXPERIMENT = "resnet8-dit"
 
@@ -46,18 +49,6 @@ def git_commit() -> str:
         return "unknown"
 
 
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def require_server(timeout_s: float = 10) -> None:
     """Raise unless a tracking server named by an http(s) URI answers its health check."""
     uri = tracking_uri()
@@ -74,12 +65,13 @@ def require_server(timeout_s: float = 10) -> None:
         ) from err
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's `main` (see `run_main`), its tracking server checked before any work."""
+def run_stage(main: Callable[[P], None], schema: type[P]) -> None:
+    """Run a stage's `main` on its params (see `run_main`): before any work, the tracking server
+    is checked, and the params are read and validated against the stage's `schema`."""
 
     def stage() -> None:
         require_server()
-        main()
+        main(load_params(schema))
 
     stage.__module__ = main.__module__
     run_main(stage)

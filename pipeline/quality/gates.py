@@ -6,11 +6,15 @@ that was not recorded, or could not be computed, fails its gate: a gate never pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from pipeline.params import bounded
+from pipeline.quality.judge import Judgement
+from pipeline.quality.markdown import table
+from pipeline.quality.recorded import Recorded
+from pipeline.quality.statistics import Measurement
+from pipeline.schema import bounded
 
 
 @dataclass(frozen=True)
@@ -34,108 +38,126 @@ class GateParams:
 
 Rule = Literal[">=", "<="]
 
-# name, (stage, dotted path in its metrics), rule, threshold param, what it means
-GATES: tuple[tuple[str, tuple[str, str], Rule, str, str], ...] = (
-    ("classifier_perf_accuracy", ("onnx_eval", "perf.accuracy"), ">=",
-     "perf_accuracy_min", "ONNX top-1 on the perf subset"),
-    ("keras_onnx_agreement", ("keras_to_onnx", "parity_vs_keras.argmax_agreement"), ">=",
-     "conversion_agreement_min", "Keras and ONNX pick the same class"),
-    ("keras_onnx_max_abs_diff", ("keras_to_onnx", "parity_vs_keras.max_abs_diff"), "<=",
-     "conversion_max_abs_diff_max", "largest probability difference"),
-    ("onnx_torch_agreement", ("onnx_to_torch", "parity_vs_onnx.argmax_agreement"), ">=",
-     "conversion_agreement_min", "ONNX and PyTorch pick the same class"),
-    ("onnx_torch_max_abs_diff", ("onnx_to_torch", "parity_vs_onnx.max_abs_diff"), "<=",
-     "conversion_max_abs_diff_max", "largest probability difference"),
-    ("int8_accuracy_drop", ("quantize", "classifier.int8.test_accuracy_drop"), "<=",
-     "int8_accuracy_drop_max", "test accuracy lost to int8"),
-    ("classifier_bytes", ("quantize", "classifier.fp32.bytes"), "<=",
-     "classifier_bytes_max", "fp32 ONNX file size"),
-    ("classifier_int8_bytes", ("quantize", "classifier.int8.bytes"), "<=",
-     "classifier_int8_bytes_max", "int8 ONNX file size"),
-    ("generator_bytes", ("quantize", "generator.fp32.bytes"), "<=",
-     "generator_bytes_max", "fp32 generator ONNX file size"),
-    ("generator_export_velocity_diff", ("export_generator", "velocity_max_abs_diff"), "<=",
-     "generator_export_velocity_diff_max", "ONNX vs PyTorch velocity"),
-    ("generator_export_sample_diff", ("export_generator", "sample_max_abs_diff"), "<=",
-     "generator_export_sample_diff_max", "ONNX vs PyTorch over a whole sample"),
-    ("generator_int8_velocity_error",
-     ("quantize", "generator.int8.velocity_relative_l2_error"), "<=",
-     "generator_int8_velocity_error_max", "relative L2 vs fp32"),
-    ("generator_fp16_velocity_error",
-     ("quantize", "generator.fp16.velocity_relative_l2_error"), "<=",
-     "generator_fp16_velocity_error_max", "relative L2 vs fp32"),
-    ("generator_conditional_accuracy", ("validate", "generator.conditional_accuracy.ci95_low"),
-     ">=", "conditional_accuracy_min",
-     "samples the classifier takes for their class (low end of the 95% interval)"),
-    ("generator_frechet_distance", ("validate", "generator.frechet_distance.ci95_high"), "<=",
-     "frechet_distance_max", "Fréchet distance to real images (high end of the 95% interval)"),
+
+def low(measurement: Measurement | None) -> float | None:
+    return None if measurement is None else measurement.ci95_low
+
+
+def high(measurement: Measurement | None) -> float | None:
+    return None if measurement is None else measurement.ci95_high
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """A gate: the value it reads from what the stages recorded, its rule and threshold."""
+
+    name: str
+    read: Callable[[Recorded, Judgement], float | None]
+    rule: Rule
+    threshold: str  # the GateParams field that holds the threshold
+    meaning: str
+
+
+GATES: tuple[GateSpec, ...] = (
+    GateSpec("classifier_perf_accuracy", lambda r, g: r.onnx_eval.perf.accuracy, ">=",
+             "perf_accuracy_min", "ONNX top-1 on the perf subset"),
+    GateSpec("keras_onnx_agreement", lambda r, g: r.keras_to_onnx.parity_vs_keras.argmax_agreement,
+             ">=", "conversion_agreement_min", "Keras and ONNX pick the same class"),
+    GateSpec("keras_onnx_max_abs_diff", lambda r, g: r.keras_to_onnx.parity_vs_keras.max_abs_diff,
+             "<=", "conversion_max_abs_diff_max", "largest probability difference"),
+    GateSpec("onnx_torch_agreement", lambda r, g: r.onnx_to_torch.parity_vs_onnx.argmax_agreement,
+             ">=", "conversion_agreement_min", "ONNX and PyTorch pick the same class"),
+    GateSpec("onnx_torch_max_abs_diff", lambda r, g: r.onnx_to_torch.parity_vs_onnx.max_abs_diff,
+             "<=", "conversion_max_abs_diff_max", "largest probability difference"),
+    GateSpec("int8_accuracy_drop", lambda r, g: r.quantize.classifier["int8"].test_accuracy_drop,
+             "<=", "int8_accuracy_drop_max", "test accuracy lost to int8"),
+    GateSpec("classifier_bytes", lambda r, g: r.quantize.classifier["fp32"].bytes, "<=",
+             "classifier_bytes_max", "fp32 ONNX file size"),
+    GateSpec("classifier_int8_bytes", lambda r, g: r.quantize.classifier["int8"].bytes, "<=",
+             "classifier_int8_bytes_max", "int8 ONNX file size"),
+    GateSpec("generator_bytes", lambda r, g: r.quantize.generator["fp32"].bytes, "<=",
+             "generator_bytes_max", "fp32 generator ONNX file size"),
+    GateSpec("generator_export_velocity_diff",
+             lambda r, g: r.export_generator.velocity_max_abs_diff, "<=",
+             "generator_export_velocity_diff_max", "ONNX vs PyTorch velocity"),
+    GateSpec("generator_export_sample_diff", lambda r, g: r.export_generator.sample_max_abs_diff,
+             "<=", "generator_export_sample_diff_max", "ONNX vs PyTorch over a whole sample"),
+    GateSpec("generator_int8_velocity_error",
+             lambda r, g: r.quantize.generator["int8"].velocity_relative_l2_error, "<=",
+             "generator_int8_velocity_error_max", "relative L2 vs fp32"),
+    GateSpec("generator_fp16_velocity_error",
+             lambda r, g: r.quantize.generator["fp16"].velocity_relative_l2_error, "<=",
+             "generator_fp16_velocity_error_max", "relative L2 vs fp32"),
+    GateSpec("generator_conditional_accuracy", lambda r, g: low(g.conditional_accuracy), ">=",
+             "conditional_accuracy_min",
+             "samples the classifier takes for their class (low end of the 95% interval)"),
+    GateSpec("generator_frechet_distance", lambda r, g: high(g.frechet_distance), "<=",
+             "frechet_distance_max",
+             "Fréchet distance to real images (high end of the 95% interval)"),
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One gate in metrics/validate.json."""
+
+    value: float | None  # None: it could not be computed (`problem` says why)
+    threshold: float
+    rule: Rule
+    passed: bool
+    problem: str = ""
+
+    @classmethod
+    def of(cls, value: float | None, rule: Rule, threshold: float, problem: str = "") -> Verdict:
+        """A value that is missing fails; a gate never passes silently."""
+        passed = value is not None and (value >= threshold if rule == ">=" else value <= threshold)
+        return cls(value, threshold, rule, passed, problem)
 
 
 @dataclass(frozen=True)
 class Gate:
     name: str
-    value: float | None  # None: not recorded, or could not be computed
-    threshold: float
-    rule: Rule
     meaning: str
-    problem: str = ""  # why there is no value
+    verdict: Verdict
 
     @property
     def passed(self) -> bool:
-        if self.value is None:
-            return False
-        return self.value >= self.threshold if self.rule == ">=" else self.value <= self.threshold
+        return self.verdict.passed
 
     def __str__(self) -> str:
-        shown = "—" if self.value is None else f"{self.value:.6g}"
-        verdict = "ok" if self.passed else "FAIL"
-        return f"{self.name:<32} {verdict:<4} {shown} ({self.rule} {self.threshold:.6g})"
-
-    def as_dict(self) -> dict:
-        verdict = {"value": self.value, "threshold": self.threshold, "rule": self.rule}
-        return {
-            **verdict,
-            "pass": self.passed,
-            **({"problem": self.problem} if self.problem else {}),
-        }
+        v = self.verdict
+        shown = "—" if v.value is None else f"{v.value:.6g}"
+        result = "ok" if v.passed else "FAIL"
+        return f"{self.name:<32} {result:<4} {shown} ({v.rule} {v.threshold:.6g})"
 
 
-def lookup(metrics: Mapping[str, Any], path: str) -> Any:
-    value: Any = metrics
-    for key in path.split("."):
-        if not isinstance(value, Mapping) or key not in value:
-            return None
-        value = value[key]
-    return value
+@dataclass(frozen=True)
+class ValidationMetrics:
+    """metrics/validate.json: every gate's verdict, and the generator's judgement."""
+
+    gates: dict[str, Verdict]
+    passed: bool
+    generator: Judgement
 
 
-def evaluate(metrics: Mapping[str, Mapping[str, Any]], limits: GateParams) -> list[Gate]:
-    """Every gate, from each stage's metrics (`validate` holds the generator's judgement)."""
+def evaluate(recorded: Recorded, judged: Judgement, limits: GateParams) -> list[Gate]:
+    """Every gate, read from the stages' records and the generator's judgement."""
     gates = []
-    for name, (stage, path), rule, threshold, meaning in GATES:
-        value = lookup(metrics.get(stage, {}), path)
-        problem = ""
-        if value is None:
-            unjudged = lookup(metrics.get(stage, {}), "generator.unjudged_classes")
-            problem = (
-                f"cannot be computed: generator classes {unjudged} have no classifier class; "
-                "map them in validate.class_map"
-                if unjudged
-                else f"{stage} recorded no {path}; rerun it (dvc repro)"
-            )
+    for spec in GATES:
+        value = spec.read(recorded, judged)
+        problem = "" if value is not None else judged.problem or "not computed"
         number = None if value is None else float(value)
-        gates.append(Gate(name, number, float(getattr(limits, threshold)), rule, meaning, problem))
+        verdict = Verdict.of(number, spec.rule, float(getattr(limits, spec.threshold)), problem)
+        gates.append(Gate(spec.name, spec.meaning, verdict))
     return gates
 
 
 def markdown_table(gates: list[Gate]) -> str:
-    rows = ["| gate | value | rule | result | meaning |", "|---|---|---|---|---|"]
+    rows = []
     for gate in gates:
-        result = "pass" if gate.passed else "**FAIL**"
-        value = "—" if gate.value is None else f"{gate.value:.6g}"
-        meaning = f"{gate.meaning}. {gate.problem}" if gate.problem else gate.meaning
-        rows.append(
-            f"| `{gate.name}` | {value} | {gate.rule} {gate.threshold:.6g} | {result} | {meaning} |"
-        )
-    return "\n".join(rows)
+        v = gate.verdict
+        value = "—" if v.value is None else f"{v.value:.6g}"
+        meaning = f"{gate.meaning}. {v.problem}" if v.problem else gate.meaning
+        result = "pass" if v.passed else "**FAIL**"
+        rows.append((f"`{gate.name}`", value, f"{v.rule} {v.threshold:.6g}", result, meaning))
+    return table(["gate", "value", "rule", "result", "meaning"], rows)

@@ -4,22 +4,31 @@ between two feature sets, and a bootstrap interval around it."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
 
 
-def with_interval(value: float, low: float, high: float, digits: int = 6) -> dict[str, float]:
-    """A measurement as metrics files hold it: the value and its 95% interval."""
-    return {
-        "value": round(value, digits),
-        "ci95_low": round(low, digits),
-        "ci95_high": round(high, digits),
-    }
+@dataclass(frozen=True)
+class Measurement:
+    """A value with its 95% interval, as metrics files hold it."""
+
+    value: float
+    ci95_low: float
+    ci95_high: float
+
+    @classmethod
+    def rounded(cls, value: float, low: float, high: float, digits: int = 6) -> Measurement:
+        return cls(round(value, digits), round(low, digits), round(high, digits))
+
+    @property
+    def half_width(self) -> float:
+        return (self.ci95_high - self.ci95_low) / 2
 
 
-def proportion(successes: int, trials: int) -> dict[str, float]:
+def proportion(successes: int, trials: int) -> Measurement:
     """successes / trials with its Wilson score 95% interval (sound near 0 and 1, and for
     small counts, where the normal approximation is not)."""
     if trials < 1:
@@ -28,7 +37,7 @@ def proportion(successes: int, trials: int) -> dict[str, float]:
     spread = Z95**2 / trials
     centre = (p + spread / 2) / (1 + spread)
     half = Z95 * math.sqrt(p * (1 - p) / trials + spread / (4 * trials)) / (1 + spread)
-    return with_interval(p, max(0.0, centre - half), min(1.0, centre + half))
+    return Measurement.rounded(p, max(0.0, centre - half), min(1.0, centre + half))
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -44,7 +53,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * root_trace)
 
 
-def bootstrap_frechet(a: np.ndarray, b: np.ndarray, rounds: int, seed: int) -> dict[str, float]:
+def bootstrap_frechet(a: np.ndarray, b: np.ndarray, rounds: int, seed: int) -> Measurement:
     """The Fréchet distance with a percentile-bootstrap 95% interval (both sets resampled)."""
     rng = np.random.default_rng(seed)
     draws = [
@@ -52,4 +61,4 @@ def bootstrap_frechet(a: np.ndarray, b: np.ndarray, rounds: int, seed: int) -> d
         for _ in range(rounds)
     ]
     low, high = np.percentile(draws, [2.5, 97.5])
-    return with_interval(frechet_distance(a, b), float(low), float(high), digits=4)
+    return Measurement.rounded(frechet_distance(a, b), float(low), float(high), digits=4)

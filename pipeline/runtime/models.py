@@ -3,21 +3,22 @@ graph always serialises to the same bytes."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import onnx
 
 from pipeline.errors import PipelineError
 from pipeline.files import require_file
+from pipeline.schema import SchemaError, parse
 
-# metadata_props values are strings; these keys hold JSON lists and these hold integers.
-JSON_KEYS = ("class_names", "input_names")
-INT_KEYS = ("image_size", "channels", "null_class")
+Info = TypeVar("Info", bound="ModelInfo")
 
 
 class ModelError(PipelineError):
@@ -51,40 +52,67 @@ def summarize(model: onnx.ModelProto) -> ModelSummary:
     )
 
 
-def set_metadata(model: onnx.ModelProto, values: dict[str, Any]) -> None:
-    """Write `values` into metadata_props: strings as they are, anything else as JSON."""
-    props = {
-        key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()
-    }
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a reader of a model file needs to know, kept in the file's metadata_props: each role
+    (classifier, generator) extends it with its own facts."""
+
+    ROLE: ClassVar[str] = ""  # what `role` says in a model of this kind
+
+    role: str
+    class_names: tuple[str, ...]
+    output_name: str
+    image_size: int
+    channels: int
+    layout: Literal["NHWC", "NCHW"]
+
+    def __post_init__(self) -> None:
+        if self.role != self.ROLE:
+            raise ModelError(f"metadata role is {self.role!r}, not {self.ROLE!r}")
+
+
+def write_info(model: onnx.ModelProto, info: ModelInfo) -> None:
+    """The info into metadata_props: strings as they are, anything else as JSON."""
+    values = dataclasses.asdict(info)
+    props = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
     onnx.helper.set_model_props(model, props)
 
 
-def read_metadata(source: Path | onnx.ModelProto) -> dict[str, Any]:
-    """A model's metadata_props, with JSON lists and integers decoded."""
+def copy_info(source: Path, target: onnx.ModelProto) -> None:
+    """Give `target` the metadata_props of the model file `source`, as they are."""
+    model = onnx.load(str(source), load_external_data=False)
+    onnx.helper.set_model_props(target, {p.key: p.value for p in model.metadata_props})
+
+
+def read_info(schema: type[Info], source: Path | onnx.ModelProto) -> Info:
+    """A model's metadata_props as the typed record `schema`; a missing or malformed key names the
+    file and says to rerun the stage that writes it."""
     if isinstance(source, onnx.ModelProto):
-        model = source
+        model, name = source, "model"
     else:
         model = onnx.load(str(require_file(source, "ONNX model")), load_external_data=False)
-    metadata: dict[str, Any] = {prop.key: prop.value for prop in model.metadata_props}
-    for key in JSON_KEYS:
-        if key in metadata:
-            metadata[key] = json.loads(metadata[key])
-    for key in INT_KEYS:
-        if key in metadata:
-            metadata[key] = int(metadata[key])
-    return metadata
-
-
-def require_metadata(path: Path, *keys: str) -> dict[str, Any]:
-    """read_metadata, failing with a clear error when a key the reader needs is absent."""
-    metadata = read_metadata(path)
-    missing = [key for key in keys if key not in metadata]
-    if missing:
+        name = str(source)
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    if "role" in props and props["role"] != schema.ROLE:
+        raise ModelError(f"{name}: metadata role is {props['role']!r}, not {schema.ROLE!r}")
+    hints = typing.get_type_hints(schema)
+    values = {}
+    try:
+        for field in dataclasses.fields(schema):
+            if field.name in props:
+                raw = props[field.name]
+                values[field.name] = raw if _is_text(hints[field.name]) else json.loads(raw)
+        return parse(schema, values, where="metadata")
+    except (SchemaError, json.JSONDecodeError) as err:
         raise ModelError(
-            f"{path}: metadata has no {missing}; it was written by an older pipeline, "
-            "rerun the stage that writes it (dvc repro)"
-        )
-    return metadata
+            f"{name}: {err}; the file was written by other code, rerun the stage that writes it "
+            "(dvc repro)"
+        ) from None
+
+
+def _is_text(kind: Any) -> bool:
+    literal = typing.get_origin(kind) is Literal
+    return kind is str or (literal and all(isinstance(a, str) for a in typing.get_args(kind)))
 
 
 def remove_dead_nodes(model: onnx.ModelProto) -> None:

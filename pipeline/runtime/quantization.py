@@ -29,7 +29,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_path, require_file
-from pipeline.runtime.models import set_metadata
+from pipeline.runtime.models import copy_info
 
 PathLike = str | os.PathLike[str]
 
@@ -232,5 +232,5 @@ def weight_matmuls(model: onnx.ModelProto) -> list[str]:
 def keep_metadata(source: PathLike, target: PathLike) -> None:
     """Give `target` the metadata_props of `source` (the quantisers do not carry them over)."""
     model = onnx.load(str(target))
-    set_metadata(model, {p.key: p.value for p in onnx.load(str(source)).metadata_props})
+    copy_info(Path(source), model)
     onnx.save(model, str(target))

@@ -11,8 +11,8 @@ import onnx
 import onnxruntime as ort
 
 from pipeline.files import require_file
-from pipeline.params import bounded
 from pipeline.runtime.models import ModelError
+from pipeline.schema import bounded
 
 Predict = Callable[[np.ndarray], np.ndarray]
 

@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +10,6 @@ import {
   openApp,
   PROJECT,
   python,
-  PYTHON,
   SCRATCH,
   SCREENSHOTS,
   serveBuiltApp,
@@ -237,31 +234,5 @@ describe('when models are missing or stale', () => {
     expect(text).toContain(
       'models/manifest.json was not found (HTTP 404): no models are bundled; run `dvc repro` first, then `npm run models`',
     );
-  });
-});
-
-describe('the bundle script', () => {
-  /** A project holding the bundled models, the generator's metadata stripped if asked. */
-  function projectWith(models: 'no models' | 'a generator without metadata'): string {
-    const project = mkdtempSync(join(tmpdir(), 'bundle-'));
-    if (models === 'no models') return project;
-    mkdirSync(join(project, 'models', 'quantized'), { recursive: true });
-    copyFileSync(join(MODELS, 'resnet8.onnx'), join(project, 'models', 'resnet8.onnx'));
-    copyFileSync(join(MODELS, 'resnet8_int8.onnx'), join(project, 'models', 'quantized', 'resnet8_int8.onnx'));
-    const strip = 'import onnx, sys; m = onnx.load(sys.argv[1]); del m.metadata_props[:]; onnx.save(m, sys.argv[2])';
-    execFileSync(PYTHON, ['-c', strip, join(MODELS, 'dit.onnx'), join(project, 'models', 'dit.onnx')]);
-    return project;
-  }
-
-  it.each([
-    ['no models', /models\/dit\.onnx: not found; run `dvc repro` first/],
-    ['a generator without metadata', /dit\.onnx: metadata_props lack role, class_names, .*run `dvc repro` first/],
-  ] as const)('refuses a project with %s and says to run dvc repro', (models, message) => {
-    const project = projectWith(models);
-    try {
-      expect(() => python('bundle_models.py', ['--project', project, '--out', join(project, 'out')])).toThrow(message);
-    } finally {
-      rmSync(project, { recursive: true, force: true });
-    }
   });
 });

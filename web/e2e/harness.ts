@@ -53,7 +53,7 @@ export async function serveBuiltApp(): Promise<App> {
   }
   mkdirSync(SCRATCH, { recursive: true });
   mkdirSync(SCREENSHOTS, { recursive: true });
-  python('bundle_models.py', ['--project', PROJECT]);
+  execFileSync(PYTHON, ['-m', 'tools.web_models', '--project', PROJECT], { cwd: join(WEB, '..'), stdio: 'pipe' });
   await build({ root: WEB, logLevel: 'warn' });
   const server: PreviewServer = await preview({
     root: WEB,

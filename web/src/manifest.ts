@@ -1,5 +1,5 @@
 /**
- * The models the app serves: models/manifest.json (written by scripts/bundle_models.py from the
+ * The models the app serves: models/manifest.json (written by `python -m tools.web_models` from the
  * pipeline's outputs and their metadata_props), and each model file checked against its sha256.
  */
 

@@ -1,0 +1,218 @@
+"""The generator judged by the classifier: does a sample of class c look like c (conditional
+accuracy), and do samples spread like real images (Fréchet distance on classifier features)?
+
+Everything runs from the ONNX files and the metadata they carry; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from pipeline.classifier.graph import ClassifierInfo
+from pipeline.data.images import ImageSet
+from pipeline.errors import PipelineError
+from pipeline.generator.flow import Solver
+from pipeline.generator.graph import GeneratorInfo
+from pipeline.generator.sampling import SampleParams, fixed_noise, generate, onnx_velocity
+from pipeline.quality.statistics import Measurement, bootstrap_frechet, frechet_distance, proportion
+from pipeline.runtime.models import read_info
+from pipeline.runtime.sessions import batched, feature_session, open_session, predictor
+from pipeline.schema import bounded
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepParams:
+    """Accuracy against Fréchet distance over guidance scales, for both solvers."""
+
+    guidance_scales: list[float] = bounded(0.0, 100.0)
+    euler_steps: int = bounded(1, 1000)
+    heun_steps: int = bounded(1, 1000)  # Heun evaluates twice a step: half Euler's for a match
+    samples_per_class: int = bounded(1, 10_000)
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    """How the generator is judged (the `validate` params, its gates aside)."""
+
+    sweep: SweepParams  # reported and plotted, not gated
+    class_map: dict[str, str]  # generator class: classifier class, where the names differ
+    samples_per_class: int = bounded(1, 10_000)  # generated per class, from fixed seeds
+    seed: int = bounded(0, 2**63 - 1)
+    bootstrap_rounds: int = bounded(10, 100_000)  # behind the Fréchet distance's interval
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The classifier that judges, and the real images it compares samples with."""
+
+    generator: Path
+    classifier: Path
+    real: ImageSet  # the classifier's test set
+    threads: int
+    batch_size: int
+
+    def classes(self, class_map: dict[str, str]) -> tuple[dict[str, int], list[str]]:
+        """Each generator class's classifier class index (by name, or by `class_map`), and the
+        generator classes that have none."""
+        generated = read_info(GeneratorInfo, self.generator).class_names
+        judged = read_info(ClassifierInfo, self.classifier).class_names
+        mapped = {name: class_map.get(name, name) for name in generated}
+        targets = {
+            name: judged.index(target) for name, target in mapped.items() if target in judged
+        }
+        return targets, [name for name in generated if name not in targets]
+
+    @cached_property
+    def sessions(self) -> dict[str, ort.InferenceSession]:
+        return {
+            "generator": open_session(self.generator, self.threads),
+            "classifier": open_session(self.classifier, self.threads),
+            "features": feature_session(self.classifier, self.threads),
+        }
+
+    def samples(self, sample: SampleParams, per_class: int, seed: int) -> np.ndarray:
+        """`per_class` uint8 images of every generator class, class by class, from fixed seeds."""
+        info = read_info(GeneratorInfo, self.generator)
+        session = self.sessions["generator"]
+        images = []
+        for c in range(len(info.class_names)):
+            labels = torch.full((per_class,), c, dtype=torch.int64)
+            velocity = onnx_velocity(session, labels, sample.guidance_scale)
+            noise = fixed_noise(per_class, info.sample_shape, seed + c)
+            images.append(generate(velocity, noise, sample.solver, sample.steps))
+        return np.concatenate(images)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """The classifier's penultimate features of uint8 images."""
+        return batched(predictor(self.sessions["features"]), images, self.batch_size)
+
+    def predictions(self, images: np.ndarray) -> np.ndarray:
+        return batched(predictor(self.sessions["classifier"]), images, self.batch_size).argmax(1)
+
+    def real_pairs(
+        self, targets: list[int], count: int, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Two disjoint random sets of `count` real images of the judged classes."""
+        pool = np.flatnonzero(np.isin(self.real.labels, targets))
+        if 2 * count > len(pool):
+            raise PipelineError(
+                f"{2 * count} real images of the judged classes needed, {len(pool)} available; "
+                "lower validate.samples_per_class"
+            )
+        order = np.random.default_rng(seed).permutation(pool)
+        return self.real.images[order[:count]], self.real.images[order[count : 2 * count]]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """The judgement at one guidance scale and solver."""
+
+    solver: Solver
+    steps: int
+    guidance_scale: float
+    conditional_accuracy: Measurement
+    frechet_distance: Measurement
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The generator as the classifier judges it (`generator` in metrics/validate.json). The
+    measurements are None when a generator class has no classifier class to be judged as."""
+
+    solver: Solver
+    steps: int
+    guidance_scale: float
+    judged_as: dict[str, int]  # generator class: the classifier class index it is judged as
+    unjudged_classes: tuple[str, ...]
+    samples: int = 0
+    conditional_accuracy: Measurement | None = None
+    conditional_accuracy_per_class: dict[str, Measurement] = field(default_factory=dict)
+    frechet_distance: Measurement | None = None
+    frechet_distance_real_floor: float | None = None  # real against real at the same count
+    sweep: dict[str, SweepPoint] = field(default_factory=dict)  # <solver>_guidance_<scale>
+
+    @property
+    def problem(self) -> str:
+        """Why the measurements are missing, if they are."""
+        if not self.unjudged_classes:
+            return ""
+        return (
+            f"cannot be computed: generator classes {list(self.unjudged_classes)} have no "
+            "classifier class; map them in validate.class_map"
+        )
+
+
+def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> Judgement:
+    """Conditional accuracy (overall and per class, with 95% intervals), the Fréchet distance
+    (with its bootstrap interval and the real-vs-real floor at the same count), and the sweep."""
+    per_class, seed = params.samples_per_class, params.seed
+    targets, unjudged = judge.classes(params.class_map)
+    how = {"solver": sample.solver, "steps": sample.steps, "guidance_scale": sample.guidance_scale}
+    if unjudged:
+        log.error(
+            "generator classes %s have no classifier class; declare validate.class_map", unjudged
+        )
+        return Judgement(**how, judged_as=targets, unjudged_classes=tuple(unjudged))
+    images = judge.samples(sample, per_class, seed)
+    expected = np.repeat(list(targets.values()), per_class)
+    hits = judge.predictions(images) == expected
+    per_name = hits.reshape(len(targets), per_class)
+    real_a, real_b = judge.real_pairs(list(targets.values()), len(images), seed)
+    generated, real = judge.features(images), judge.features(real_a)
+    accuracy = proportion(int(hits.sum()), len(hits))
+    distance = bootstrap_frechet(generated, real, params.bootstrap_rounds, seed)
+    log.info(
+        "conditional accuracy %.4f, Fréchet distance %.3f (%s, %d steps, guidance %g)",
+        accuracy.value, distance.value, sample.solver, sample.steps, sample.guidance_scale,
+    )  # fmt: skip
+    return Judgement(
+        **how,
+        judged_as=targets,
+        unjudged_classes=(),
+        samples=len(images),
+        conditional_accuracy=accuracy,
+        conditional_accuracy_per_class={
+            name: proportion(int(row.sum()), per_class)
+            for name, row in zip(targets, per_name, strict=True)
+        },
+        frechet_distance=distance,
+        frechet_distance_real_floor=round(frechet_distance(judge.features(real_b), real), 4),
+        sweep=guidance_sweep(judge, sample, params, list(targets.values())),
+    )
+
+
+def guidance_sweep(
+    judge: Judge, sample: SampleParams, params: JudgeParams, targets: list[int]
+) -> dict[str, SweepPoint]:
+    """Conditional accuracy and Fréchet distance, with their intervals, at each guidance scale
+    for each solver at equal network evaluations; keyed `<solver>_guidance_<scale>`."""
+    sweep, seed = params.sweep, params.seed
+    expected = np.repeat(targets, sweep.samples_per_class)
+    real = judge.features(judge.real_pairs(targets, len(expected), seed)[0])
+    points = {}
+    for solver, steps in (("euler", sweep.euler_steps), ("heun", sweep.heun_steps)):
+        for scale in sweep.guidance_scales:
+            at = replace(sample, solver=solver, steps=steps, guidance_scale=scale)
+            images = judge.samples(at, sweep.samples_per_class, seed)
+            hits = judge.predictions(images) == expected
+            point = SweepPoint(
+                solver=solver,
+                steps=steps,
+                guidance_scale=scale,
+                conditional_accuracy=proportion(int(hits.sum()), len(hits)),
+                frechet_distance=bootstrap_frechet(
+                    judge.features(images), real, params.bootstrap_rounds, seed
+                ),
+            )
+            points[f"{solver}_guidance_{scale:g}".replace(".", "p")] = point
+            log.info("sweep: %s", point)
+    return points

@@ -1,0 +1,1 @@
+"""What every trainer shares: the loop, EMA, the recording sampler, checkpoints, where it runs."""

@@ -1,0 +1,128 @@
+"""Gates over the stages' typed records, and the statistics behind them."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.classifier.evaluation import OnnxEvalMetrics
+from pipeline.quality.gates import (
+    GATES,
+    Gate,
+    GateParams,
+    ValidationMetrics,
+    Verdict,
+    evaluate,
+    markdown_table,
+)
+from pipeline.quality.judge import Judgement
+from pipeline.quality.recorded import Recorded
+from pipeline.quality.statistics import bootstrap_frechet, frechet_distance, proportion
+from pipeline.records import RecordError, read_record
+from tests.conftest import ROOT
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+LIMITS = GateParams(**PARAMS["validate"]["gates"])
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Recorded:
+    """What the committed run recorded."""
+    monkeypatch.chdir(ROOT)
+    return Recorded.load()
+
+
+@pytest.fixture
+def judged(monkeypatch: pytest.MonkeyPatch) -> Judgement:
+    monkeypatch.chdir(ROOT)
+    return read_record(ValidationMetrics, "metrics/validate.json", "validate").generator
+
+
+def test_verdicts_pass_and_fail_by_their_rule() -> None:
+    assert Verdict.of(0.86, ">=", 0.85).passed
+    assert not Verdict.of(0.84, ">=", 0.85).passed
+    assert Verdict.of(1e-5, "<=", 1e-4).passed
+    assert not Verdict.of(1e-3, "<=", 1e-4).passed
+    assert Verdict.of(0.3, ">=", 0.3) == Verdict(0.3, 0.3, ">=", True, "")
+    assert not Verdict.of(None, "<=", 1.0).passed
+
+
+def test_every_gate_reads_a_value_from_the_committed_records(
+    recorded: Recorded, judged: Judgement
+) -> None:
+    gates = evaluate(recorded, judged, LIMITS)
+    assert [gate.name for gate in gates] == [spec.name for spec in GATES]
+    assert all(gate.verdict.value is not None for gate in gates)
+    committed = json.loads((ROOT / "metrics/validate.json").read_text())["gates"]
+    assert {gate.name: dataclasses.asdict(gate.verdict) for gate in gates} == committed
+
+
+def test_a_generator_that_could_not_be_judged_fails_the_generator_gates(
+    recorded: Recorded, judged: Judgement
+) -> None:
+    unjudged = Judgement("euler", 20, 4.0, judged_as={}, unjudged_classes=("Bengal",))
+    gates = {gate.name: gate for gate in evaluate(recorded, unjudged, LIMITS)}
+    verdict = gates["generator_conditional_accuracy"].verdict
+    assert not verdict.passed and verdict.value is None
+    assert "generator classes ['Bengal'] have no classifier class" in verdict.problem
+    assert gates["classifier_perf_accuracy"].passed
+
+
+def test_a_record_without_a_key_is_refused_naming_the_file_and_the_key(tmp_path: Path) -> None:
+    data = json.loads((ROOT / "metrics/onnx_eval.json").read_text())
+    del data["perf"]["correct"]
+    (tmp_path / "onnx_eval.json").write_text(json.dumps(data))
+    with pytest.raises(RecordError, match=r"onnx_eval.json: perf.correct: missing"):
+        read_record(OnnxEvalMetrics, tmp_path / "onnx_eval.json", "onnx_eval")
+
+
+def test_markdown_table_marks_failures_and_missing_values() -> None:
+    table = markdown_table(
+        [
+            Gate("accuracy", "too low", Verdict.of(0.2, ">=", 0.3)),
+            Gate("size", "m", Verdict.of(None, "<=", 1, "why")),
+        ]
+    )
+    assert "| `accuracy` | 0.2 | >= 0.3 | **FAIL** | too low |" in table
+    assert "| `size` | — | <= 1 | **FAIL** | m. why |" in table
+
+
+def test_proportion_interval_is_wilson() -> None:
+    # Wilson 95% for 52/100, by hand: centre 0.519260, half-width 0.096095
+    result = proportion(52, 100)
+    assert result.value == 0.52
+    assert result.ci95_low == pytest.approx(0.423165, abs=2e-6)
+    assert result.ci95_high == pytest.approx(0.615355, abs=2e-6)
+    edge = proportion(0, 10)
+    assert edge.ci95_low == 0.0 and 0.25 < edge.ci95_high < 0.35
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero() -> None:
+    features = np.random.default_rng(0).normal(size=(500, 8))
+    assert frechet_distance(features, features) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_distance_of_shifted_gaussians_is_the_squared_shift() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20_000, 4))
+    b = rng.normal(size=(20_000, 4)) + np.array([3.0, 0, 0, 0])
+    assert frechet_distance(a, b) == pytest.approx(9.0, rel=0.02)
+
+
+def test_frechet_distance_counts_a_difference_of_spread() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(20_000, 2)), 2 * rng.normal(size=(20_000, 2))
+    # per axis: 1 + 4 - 2 * sqrt(1 * 4) = 1
+    assert frechet_distance(a, b) == pytest.approx(2.0, rel=0.03)
+
+
+def test_bootstrap_interval_brackets_the_spread_of_the_estimate() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(400, 3)), rng.normal(size=(400, 3)) + 1.0
+    result = bootstrap_frechet(a, b, rounds=100, seed=0)
+    assert result.ci95_low < 3.0 < result.ci95_high
+    assert result.ci95_high - result.ci95_low < 2.0
+    assert bootstrap_frechet(a, b, rounds=100, seed=0) == result

@@ -1,0 +1,2 @@
+"""Commands for the people working on the project: README tables, reviews, the ablation, the
+browser app's model bundle. They read what the stages wrote; no stage depends on them."""

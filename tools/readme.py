@@ -1,0 +1,215 @@
+"""The README's tables of numbers, made from the committed metrics and benchmark results, so that
+no number there is one a run did not produce.
+
+    python -m tools.readme            # rewrite the tables in README.md
+    python -m tools.readme --check    # exit 1 if README.md is not up to date
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.files import read_json, write_text
+from pipeline.generator.training import GeneratorRecord
+from pipeline.project import paths
+from pipeline.quality.gates import ValidationMetrics
+from pipeline.quality.markdown import interval, table
+from pipeline.quality.recorded import Recorded
+from pipeline.records import read_record
+from tools.ablation import ABLATION, Ablation
+
+README = Path("README.md")
+BENCHMARK = paths.REPORTS / "benchmark.json"
+
+
+def results_table() -> str:
+    return table(["what", "data", "value"], [*classifier_rows(), *generator_rows()])
+
+
+def classifier_rows() -> list[tuple[str, str, str]]:
+    recorded = Recorded.load()
+    evaluation, classifier = recorded.onnx_eval, recorded.quantize.classifier
+    keras, torch_parity = (
+        recorded.keras_to_onnx.parity_vs_keras,
+        recorded.onnx_to_torch.parity_vs_onnx,
+    )
+    perf, int8, fp16 = evaluation.perf, classifier["int8"], classifier["fp16"]
+    return [
+        ("ONNX top-1 accuracy", "MLPerf Tiny perf subset (EEMBC ic01, 200 lossless images)",
+         f"{perf.accuracy} ({perf.correct}/{perf.total})"),
+        ("ONNX top-1 accuracy", "the mirror's JPEG CIFAR-10 test set (10,000, lossy)",
+         f"{evaluation.test.accuracy}"),
+        ("Keras ↔ ONNX", f"{keras.images:,} test images",
+         f"argmax agreement {keras.argmax_agreement:.0%}, max abs diff "
+         f"{keras.max_abs_diff:.1e}"),
+        ("ONNX ↔ PyTorch", f"{torch_parity.images:,} test images",
+         f"argmax agreement {torch_parity.argmax_agreement:.0%}, max abs diff "
+         f"{torch_parity.max_abs_diff:.1e}"),
+        ("int8 classifier (static QDQ)", "test set / perf subset",
+         f"{int8.test_accuracy} / {int8.perf_accuracy}; {int8.bytes:,} bytes "
+         f"(fp32: {classifier['fp32'].bytes:,})"),
+        ("fp16 classifier", "test set / perf subset",
+         f"{fp16.test_accuracy} / {fp16.perf_accuracy}; {fp16.bytes:,} bytes"),
+    ]  # fmt: skip
+
+
+def generator_rows() -> list[tuple[str, str, str]]:
+    recorded = Recorded.load()
+    export, generator = recorded.export_generator, recorded.quantize.generator
+    judged = read_record(ValidationMetrics, paths.metrics("validate"), "validate").generator
+    record = read_record(GeneratorRecord, paths.GENERATOR_TRAINING, "train_dit")
+    arch, train, trained = record.model, record.train, record.result
+    accuracy, distance = judged.conditional_accuracy, judged.frechet_distance
+    assert accuracy and distance, "the generator was not judged"
+    sweep = ", ".join(
+        f"{p.guidance_scale:g}: {p.conditional_accuracy.value:.3f}"
+        for p in judged.sweep.values()
+        if p.solver == judged.solver
+    )
+    int8, fp16 = generator["int8"], generator["fp16"]
+    return [
+        (f"TinyDiT (width {arch.width}, depth {arch.depth}, {arch.heads} heads, "
+         f"patch {arch.patch_size}; {trained.parameters:,} parameters)",
+         "CIFAR-10 JPEG training set",
+         f"{trained.steps:,} steps of batch {train.batch_size}, final loss "
+         f"{trained.final_loss:.3f}"),
+        (f"generator conditional accuracy (classifier judge, {judged.samples:,} samples, "
+         f"{judged.solver} {judged.steps} steps)",
+         f"guidance {judged.guidance_scale:g}",
+         f"**{interval(accuracy)}** (ceiling on real images {recorded.onnx_eval.test.accuracy})"),
+        ("conditional accuracy over the guidance sweep", "guidance: accuracy", sweep),
+        ("Fréchet distance on classifier features", f"{judged.samples:,} samples vs as many "
+         "real test images", f"{interval(distance, 2)} (real-vs-real floor "
+         f"{judged.frechet_distance_real_floor:.2f})"),
+        ("ONNX ↔ PyTorch generator", "random inputs; a whole sample",
+         f"max velocity diff {export.velocity_max_abs_diff:.1e}; sample max diff "
+         f"{export.sample_max_abs_diff:.1e}"),
+        ("dynamic-int8 / fp16 generator", "velocity vs fp32, relative L2",
+         f"{int8.velocity_relative_l2_error:.3f} / {fp16.velocity_relative_l2_error:.4f}; "
+         f"{int8.bytes:,} / {fp16.bytes:,} bytes (fp32: {generator['fp32'].bytes:,})"),
+    ]  # fmt: skip
+
+
+def benchmark_table() -> str:
+    if not BENCHMARK.is_file():
+        return "_No benchmark run yet: `python -m benchmarks.benchmark`._"
+    bench = read_json(BENCHMARK)
+    rows = []
+    for batch in (64, 256):
+        rates = bench[f"classifier_batch_{batch}"]["images_per_s"]
+        fp32 = rates["onnxruntime fp32"]
+        rows.append(
+            (f"ResNet-8, batch {batch}: ONNX Runtime fp32 vs Keras `predict`",
+             f"{fp32:,.0f} vs {rates['keras predict']:,.0f}",
+             f"{fp32 / rates['keras predict']:.1f}x")
+        )  # fmt: skip
+        others = ("onnxruntime int8", "onnxruntime fp16", "onnx2torch (torch.export)")
+        rows.append(
+            (f"ResNet-8, batch {batch}: int8 / fp16 / onnx2torch vs ONNX Runtime fp32",
+             " / ".join(f"{rates[n]:,.0f}" for n in others) + f" vs {fp32:,.0f}",
+             " / ".join(f"{rates[n] / fp32:.2f}x" for n in others))
+        )  # fmt: skip
+    gen = bench["generator_batch_16"]["images_per_s"]
+    rows.append(
+        ("DiT guided velocity, batch 16: int8 / fp16 vs fp32",
+         f"{gen['int8']:,.0f} / {gen['fp16']:,.0f} vs {gen['fp32']:,.0f}",
+         f"{gen['int8'] / gen['fp32']:.2f}x / {gen['fp16'] / gen['fp32']:.2f}x")
+    )  # fmt: skip
+    for key, title in (("train_step", "`train_dit` step: bf16 autocast vs fp32"),):
+        rates = bench[key]["images_per_s"]
+        bf16, fp32 = rates["train step bf16"], rates["train step fp32"]
+        rows.append((title, f"{bf16:,.0f} vs {fp32:,.0f}", f"{bf16 / fp32:.2f}x"))
+    cost = bench["generator_cost"]
+    default, baseline = cost["configs"]["default"], cost["configs"][cost["baseline"]]
+    rows.append(
+        (f"`train_dit` itself: the default generator vs `{cost['baseline']}` (same images)",
+         f"{default['train_images_per_s']:,.0f} vs {baseline['train_images_per_s']:,.0f}; "
+         f"{default['train_minutes']} vs {baseline['train_minutes']} min per run",
+         f"time {cost['ratios']['train_minutes']:.2f}x")
+    )  # fmt: skip
+    rows.append(
+        (f"a sampled image: the default generator vs `{cost['baseline']}`",
+         f"{default['guided_evaluations_per_image']} × guided evaluation: "
+         f"{default['sampling_ms_per_image']} vs {baseline['sampling_ms_per_image']} ms",
+         f"time {cost['ratios']['sampling_ms_per_image']:.2f}x")
+    )  # fmt: skip
+    processes = bench["distributed"]["images_per_s"]
+    one, two = processes["1 process(es)"], processes["2 process(es)"]
+    rows.append(("`train_dit`: 2 processes (DDP, gloo) vs 1", f"{two:,.0f} vs {one:,.0f}",
+                 f"{two / one:.2f}x"))  # fmt: skip
+    comparisons = table(["comparison", "images/s", "ratio"], rows)
+    machine = bench["machine"]
+    flags = ", ".join(name for name, present in machine["cpu_flags"].items() if present) or "none"
+    note = (
+        f"Measured on {machine['cpu']}, {machine['cores']} cores (bf16 units: {flags}), "
+        f"{machine['threads']} threads, onnxruntime {machine['onnxruntime']}, torch "
+        f"{machine['torch']}. Accuracy on the test set in the same run: "
+        + ", ".join(f"{n} {a}" for n, a in bench["classifier_accuracy"].items())
+        + "."
+    )
+    if "pipeline" in bench:
+        note += (
+            f" The default pipeline from clean took {bench['pipeline']['from_clean_min']} min "
+            f"(a fresh copy, no cache, no checkpoint); a no-op `dvc repro` "
+            f"{bench['pipeline']['noop_s']} s."
+        )
+    return f"{comparisons}\n\n{note}"
+
+
+def ablation_table() -> str:
+    if not ABLATION.is_file():
+        return "_No ablation yet: `python -m tools.ablation EXPERIMENT ...`._"
+    rows = [
+        (f"`{each.name}`",
+         ", ".join(f"`{k.removeprefix('train_dit.')}={v}`" for k, v in each.changed.items())
+         or "(the control)",
+         interval(each.conditional_accuracy),
+         f"{interval(each.frechet_distance, 2)}; floor {each.frechet_floor:.2f}",
+         f"{each.train_minutes}",
+         f"{each.guided_evaluations_per_image} × {each.ms_per_evaluation} ms")
+        for each in read_record(Ablation, ABLATION, "the ablation (python -m tools.ablation)").rows
+    ]  # fmt: skip
+    header = ["experiment", "params changed (vs the first row)", "conditional accuracy (95%)",
+              "Fréchet distance (95%)", "train_dit min", "sampling per image"]  # fmt: skip
+    return table(header, rows)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "results": results_table,
+    "benchmark": benchmark_table,
+    "ablation": ablation_table,
+}
+
+
+def render(text: str) -> str:
+    """`text` with every `<!-- table:NAME -->` ... `<!-- /table:NAME -->` block remade."""
+    for name, make in TABLES.items():
+        opening, closing = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+        if opening not in text or closing not in text:
+            raise ValueError(f"README.md has no {opening} ... {closing} block")
+        before, rest = text.split(opening, 1)
+        _, after = rest.split(closing, 1)
+        text = f"{before}{opening}\n{make()}\n{closing}{after}"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="only check; exit 1 if outdated")
+    args = parser.parse_args()
+    text = README.read_text()
+    rendered = render(text)
+    if args.check:
+        if rendered != text:
+            sys.exit("README.md tables are out of date: run python -m tools.readme")
+        return
+    write_text(README, rendered)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Copy the pipeline's ONNX models into the browser app and describe them in manifest.json.
+
+    python -m tools.web_models [--project DIR] [--out web/public/models]
+
+Everything the app needs to know about a model (its role, class names, input and output names,
+image size, channels, layout, value range) is read from the model's own metadata, through the
+same typed records the pipeline writes it with, so the app never hard-codes them. The sha256 of
+each file lets the app tell a stale copy from a fresh one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from pipeline.classifier.graph import ClassifierInfo
+from pipeline.errors import PipelineError
+from pipeline.generator.graph import GeneratorInfo
+from pipeline.project import paths
+from pipeline.runtime.models import ModelInfo, read_info
+
+ROOT = Path(__file__).resolve().parents[1]
+DESTINATION = ROOT / "web" / "public" / "models"
+MANIFEST = "manifest.json"
+FIX = "run `dvc repro` first"
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """One model the app uses: where the pipeline writes it and what the app calls it."""
+
+    id: str
+    source: Path  # relative to the project
+    info: type[ModelInfo]
+    precision: str
+    required: bool = True
+
+
+MODELS = (
+    Bundled("dit", paths.GENERATOR_ONNX, GeneratorInfo, "fp32"),
+    Bundled("resnet8", paths.CLASSIFIER_VARIANTS["fp32"], ClassifierInfo, "fp32"),
+    Bundled("resnet8_int8", paths.CLASSIFIER_VARIANTS["int8"], ClassifierInfo, "int8"),
+    Bundled("resnet8_fp16", paths.CLASSIFIER_VARIANTS["fp16"], ClassifierInfo, "fp16", False),
+)
+
+
+class BundleError(PipelineError):
+    """A model is missing or lacks what the app needs; the message says which and what to do."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe(model: Bundled, path: Path) -> dict[str, Any]:
+    """The manifest entry of one model file: its metadata, checked against its graph."""
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+        info = read_info(model.info, path)
+    except PipelineError as err:
+        raise BundleError(str(err)) from None
+    except Exception as err:  # protobuf raises its own DecodeError on a truncated file
+        raise BundleError(f"{path}: not a readable ONNX model ({err}); {FIX}") from err
+    facts = json.loads(json.dumps(dataclasses.asdict(info)))  # as the manifest will hold them
+    inputs = list(facts.pop("input_names", None) or [facts.pop("input_name")])
+    graph_inputs = [value.name for value in graph.input]
+    graph_outputs = [value.name for value in graph.output]
+    if sorted(inputs) != sorted(graph_inputs) or info.output_name not in graph_outputs:
+        raise BundleError(
+            f"{path}: metadata names inputs {inputs} and output {info.output_name!r}, but the "
+            f"graph has {graph_inputs} -> {graph_outputs}"
+        )
+    return {
+        "id": model.id,
+        "file": f"{model.id}.onnx",
+        "source": model.source.as_posix(),
+        "precision": model.precision,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_of(path),
+        **facts,
+        "input_names": inputs,
+    }
+
+
+def bundle(project: Path, destination: Path = DESTINATION) -> list[dict[str, Any]]:
+    """Check every model first, then replace destination's contents with the models and manifest."""
+    entries, sources = [], []
+    for model in MODELS:
+        path = project / model.source
+        if not path.is_file():
+            if model.required:
+                raise BundleError(f"{path}: not found; {FIX} in {project}")
+            continue
+        entries.append(describe(model, path))
+        sources.append(path)
+    if destination.exists():
+        shutil.rmtree(destination)  # a model dropped from the pipeline must not linger
+    destination.mkdir(parents=True)
+    for entry, path in zip(entries, sources, strict=True):
+        shutil.copyfile(path, destination / entry["file"])
+    (destination / MANIFEST).write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    return entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--project", type=Path, default=ROOT, help="the DVC project (default: this repository)"
+    )
+    parser.add_argument("--out", type=Path, default=DESTINATION, help="where the app serves them")
+    args = parser.parse_args()
+    try:
+        entries = bundle(args.project.resolve(), args.out)
+    except BundleError as err:
+        sys.exit(f"error: {err}")
+    for entry in entries:
+        size, digest = f"{entry['bytes']:,}", entry["sha256"][:12]
+        print(f"{entry['file']:<20} {size:>11} bytes  {digest}  {entry['role']}")
+    print(f"wrote {args.out / MANIFEST}")
+
+
+if __name__ == "__main__":
+    main()
