@@ -5,6 +5,7 @@ import { GeneratePanel } from './components/GeneratePanel';
 import { Header } from './components/Header';
 import { Tabs } from './components/Tabs';
 import { useClassifier } from './hooks/useClassifier';
+import { useGenerateForm } from './hooks/useGenerateForm';
 import { useGenerator } from './hooks/useGenerator';
 import { useRuntime } from './hooks/useRuntime';
 
@@ -15,6 +16,7 @@ export function App() {
   // Listed while they load; the engine (and so every button) arrives once all are loaded
   const usable = runtime.models.filter((model) => !model.error).map((model) => model.entry);
   const generator = usable.find((entry) => entry.role === 'generator');
+  const form = useGenerateForm();
   const generation = useGenerator(runtime.engine, generator);
   const classification = useClassifier(runtime.engine, usable);
   const [view, setView] = useState<View>('generate');
@@ -31,7 +33,13 @@ export function App() {
       id: 'generate' as const,
       label: 'Generate',
       panel: (
-        <GeneratePanel generator={generator} run={generation} ready={!!runtime.engine} onPick={classifyGenerated} />
+        <GeneratePanel
+          generator={generator}
+          form={form}
+          run={generation}
+          ready={!!runtime.engine}
+          onPick={classifyGenerated}
+        />
       ),
     },
     { id: 'classify' as const, label: 'Classify', panel: <ClassifyPanel run={classification} /> },

@@ -1,5 +1,5 @@
+import type { GenerateForm as Form } from '../hooks/useGenerateForm';
 import type { Generator } from '../hooks/useGenerator';
-import { useGenerateForm } from '../hooks/useGenerateForm';
 import type { ModelEntry } from '../manifest';
 import { Gallery } from './Gallery';
 import { GenerateForm } from './GenerateForm';
@@ -7,14 +7,14 @@ import { Outcome } from './Outcome';
 
 interface Props {
   generator?: ModelEntry;
+  form: Form;
   run: Generator;
   ready: boolean;
   onPick: (index: number) => void;
 }
 
 /** Class, guidance, steps, solver, seed and batch in; images forming step by step out. */
-export function GeneratePanel({ generator, run, ready, onPick }: Props) {
-  const form = useGenerateForm();
+export function GeneratePanel({ generator, form, run, ready, onPick }: Props) {
   if (!generator) return <p className="muted panel">The generator is not available; see the models table.</p>;
   return (
     <div className="panel">

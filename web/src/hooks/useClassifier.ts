@@ -85,7 +85,7 @@ export function useClassifier(engine: Engine | undefined, entries: ModelEntry[])
           hook.classifier = classifier.id;
         }
       })
-      .catch((failure: unknown) => live && setError(messageOf(failure)))
+      .catch((failure: unknown) => live && setError(`Classification failed: ${messageOf(failure)}`))
       .finally(() => live && setClassifying(undefined));
     return () => {
       live = false;
