@@ -80,6 +80,7 @@ export function useGenerator(engine: Engine | undefined, generator: ModelEntry |
       if (hook) {
         hook.samples = Array.from(result.x);
         hook.evaluationMs = result.evaluationMs;
+        hook.totalMs = result.totalMs;
       }
     } catch (failure) {
       if (failure instanceof GenerationStopped)
