@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
 
-// ONNX Runtime Web's two builds, loaded from ./ort/: WebGPU with wasm (jsep), and wasm alone,
-// which runs the CPU kernels faster; the worker picks one by backend
+// ONNX Runtime Web's two builds, loaded from ./ort/: WebGPU with wasm (jsep, 28 MB), and wasm
+// alone (14 MB); the worker picks one by backend
 const ORT_DIST = fileURLToPath(new URL('node_modules/onnxruntime-web/dist/', import.meta.url));
 const ORT_FILES = [
   'ort-wasm-simd-threaded.jsep.mjs',

@@ -5,7 +5,8 @@
  *
  * A shared, busy machine slows runs unevenly, so measurements take turns at the finest grain:
  * one browser evaluation, then one Python evaluation (a long-lived `reference.py timing-server`),
- * then the next configuration, step after step. Each configuration's speed is the median over
+ * then the next configuration, step after step, with a 30 ms pause between any two so that
+ * neither runtime's idle threads still spin while the other is timed. Each configuration's speed is the median over
  * those adjacent pairs of Python ms / browser ms (1.0: as fast as Python).
  *
  * Configurations: each lever tried (ONNX Runtime's build, a fixed or free batch, the optimisation
@@ -46,6 +47,7 @@ const THREADS = (process.env.BENCH_THREADS ?? '1,2').split(',').map(Number);
 /** Only the levers whose names match (a regular expression); all by default. */
 const ONLY = new RegExp(process.env.BENCH_LEVERS ?? '');
 const RELOADS = 3;
+const SETTLE_MS = 30;
 const FP32 = join(MODELS, 'dit.onnx');
 const INT8 = join(PROJECT, 'models', 'quantized', 'dit_int8.onnx');
 const ORT_DIST = join(WEB, 'node_modules', 'onnxruntime-web', 'dist');
@@ -61,9 +63,16 @@ interface Lever {
   spinning?: boolean;
 }
 
-/** The levers tried, the app's previous configuration first and its present one fourth. */
+/** The levers tried, the app's previous configuration first. */
 const LEVERS: Lever[] = [
   { name: 'before: WebGPU build, free batch', build: 'jsep', fixedBatch: false, optimization: 'all', graph: 'fp32' },
+  {
+    name: 'WebGPU build, fixed batch, level extended',
+    build: 'jsep',
+    fixedBatch: true,
+    optimization: 'extended',
+    graph: 'fp32',
+  },
   { name: 'CPU-only build, free batch', build: 'wasm', fixedBatch: false, optimization: 'all', graph: 'fp32' },
   {
     name: 'CPU-only build, fixed batch, level all',
@@ -117,6 +126,9 @@ const median = (values: number[]): number => {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
 
+/** A pause between evaluations, so that the threads of the last one stop spinning before the next is timed. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
 /** Python ONNX Runtime answering one timed evaluation per request (reference.py timing-server). */
 function startPython() {
   const child = spawn(PYTHON, [join(WEB, 'scripts', 'reference.py'), 'timing-server'], {
@@ -144,6 +156,7 @@ async function serveLevers(): Promise<{ url: string; close: () => void }> {
     'levers.worker.js': join(WEB, 'bench', 'levers.worker.js'),
     'dit.onnx': FP32,
     'dit_int8.onnx': INT8,
+    'resnet8.onnx': join(MODELS, 'resnet8.onnx'),
   };
   const types: Record<string, string> = { mjs: 'text/javascript', js: 'text/javascript', wasm: 'application/wasm' };
   const server = createServer((request, response) => {
@@ -285,7 +298,9 @@ it(
       }
     }
     const pair = async (target: Row, browserMs: number, t: number) => {
+      await settle();
       const pythonMs = await python.evaluate(target.graph === 'int8' ? INT8 : FP32, target.threads, false, t);
+      await settle();
       target.browser.push(browserMs);
       target.python.push(pythonMs);
       target.speeds.push(pythonMs / browserMs);
@@ -304,7 +319,9 @@ it(
         for (const { row: target, evaluate } of leverRows) await pair(target, await evaluate(t), t);
         for (const [index, threads] of THREADS.entries()) {
           const fixedMs = await python.evaluate(FP32, threads, true, t);
+          await settle();
           const freeMs = await python.evaluate(FP32, threads, false, t);
+          await settle();
           fixedPython[index].browser.push(fixedMs); // here "browser" holds Python with a fixed batch
           fixedPython[index].python.push(freeMs);
           fixedPython[index].speeds.push(freeMs / fixedMs);

@@ -16,6 +16,9 @@ async function open(chosen) {
   ort.env.wasm.numThreads = lever.threads;
   ort.env.logLevel = 'error';
   const bytes = new Uint8Array(await (await fetch(lever.model)).arrayBuffer());
+  // The first session of a worker also starts the runtime (wasm, threads): start it with a small model
+  const small = new Uint8Array(await (await fetch('/resnet8.onnx')).arrayBuffer());
+  await (await ort.InferenceSession.create(small, { executionProviders: ['wasm'] })).release();
   const start = performance.now();
   session = await ort.InferenceSession.create(bytes, {
     executionProviders: ['wasm'],
