@@ -47,8 +47,24 @@ const messages = (page: Page) =>
   );
 
 describe('Stop', () => {
-  it('ends a run within one step and says at which step it stopped', async () => {
-    const { page, errors } = await readyPage();
+  it.each([
+    ['a cross-origin isolated page (the stop flag in shared memory)', true],
+    ['a page served without isolation headers (the stop message read between steps)', false],
+  ])('ends a run within one step and says at which step it stopped, in %s', async (_, isolated) => {
+    const { page, errors } = await openApp(browser, 'about:blank');
+    if (!isolated) {
+      // The document without COOP/COEP: no SharedArrayBuffer, one wasm thread
+      await page.route(url, async (route) => {
+        const response = await route.fetch();
+        const headers = { ...response.headers() };
+        delete headers['cross-origin-opener-policy'];
+        delete headers['cross-origin-embedder-policy'];
+        await route.fulfill({ response, headers });
+      });
+    }
+    await page.goto(url);
+    await waitUntilReady(page);
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(isolated);
     await fillGenerateForm(page, { steps: 200, solver: 'heun', batch: 32 });
     // The step the page shows when Stop is clicked, recorded in the page at the click itself
     await page.evaluate(() => {
