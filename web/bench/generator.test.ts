@@ -6,7 +6,8 @@
  * A shared, busy machine slows runs unevenly, so measurements take turns at the finest grain:
  * one browser evaluation, then one Python evaluation (a long-lived `reference.py timing-server`),
  * then the next configuration, step after step, with a 30 ms pause between any two so that
- * neither runtime's idle threads still spin while the other is timed. Each configuration's speed is the median over
+ * neither runtime's idle threads still spin while the other is timed. Making a session is timed
+ * the same way: once a round for every lever, in turn, with the runtime already started. Each configuration's speed is the median over
  * those adjacent pairs of Python ms / browser ms (1.0: as fast as Python).
  *
  * Configurations: each lever tried (ONNX Runtime's build, a fixed or free batch, the optimisation
@@ -34,8 +35,10 @@ import {
   nextHookValue,
   openApp,
   PROJECT,
+  python,
   PYTHON,
   readHook,
+  SCRATCH,
   waitUntilReady,
   WEB,
 } from '../e2e/harness';
@@ -50,6 +53,7 @@ const RELOADS = 3;
 const SETTLE_MS = 30;
 const FP32 = join(MODELS, 'dit.onnx');
 const INT8 = join(PROJECT, 'models', 'quantized', 'dit_int8.onnx');
+const OFFLINE = join(SCRATCH, 'dit_offline.onnx');
 const ORT_DIST = join(WEB, 'node_modules', 'onnxruntime-web', 'dist');
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
@@ -57,8 +61,9 @@ interface Lever {
   name: string;
   build: 'jsep' | 'wasm';
   fixedBatch: boolean;
-  optimization: 'all' | 'extended';
-  graph: 'fp32' | 'int8';
+  optimization: 'all' | 'extended' | 'disabled';
+  /** offline: the fp32 graph as Python ONNX Runtime optimises it (level extended, batch fixed), saved. */
+  graph: 'fp32' | 'int8' | 'offline';
   /** false: ONNX Runtime's idle threads sleep at once instead of spinning first. */
   spinning?: boolean;
 }
@@ -95,6 +100,13 @@ const LEVERS: Lever[] = [
     optimization: 'extended',
     graph: 'fp32',
     spinning: false,
+  },
+  {
+    name: 'offline-optimised graph, CPU-only build, no optimisation in the browser',
+    build: 'wasm',
+    fixedBatch: true,
+    optimization: 'disabled',
+    graph: 'offline',
   },
   ...(existsSync(INT8)
     ? [
@@ -156,6 +168,7 @@ async function serveLevers(): Promise<{ url: string; close: () => void }> {
     'levers.worker.js': join(WEB, 'bench', 'levers.worker.js'),
     'dit.onnx': FP32,
     'dit_int8.onnx': INT8,
+    'dit_offline.onnx': OFFLINE,
     'resnet8.onnx': join(MODELS, 'resnet8.onnx'),
   };
   const types: Record<string, string> = { mjs: 'text/javascript', js: 'text/javascript', wasm: 'application/wasm' };
@@ -173,7 +186,7 @@ async function serveLevers(): Promise<{ url: string; close: () => void }> {
   return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };
 }
 
-type WorkerReply = { ok: boolean; result: { sessionMs?: number; ms?: number }; message?: string };
+type WorkerReply = { ok: boolean; result: { ms?: number }; message?: string };
 
 /** A worker in the lever page with the lever's session open; `evaluate` times one evaluation. */
 async function openLever(page: Page, lever: Lever, threads: number) {
@@ -195,11 +208,12 @@ async function openLever(page: Page, lever: Lever, threads: number) {
     if (!reply.ok) throw new Error(`${key}: ${reply.message}`);
     return reply.result;
   };
-  const model = lever.graph === 'int8' ? '/dit_int8.onnx' : '/dit.onnx';
-  const { sessionMs } = await call({ type: 'open', lever: { ...lever, threads, batch: BATCH, model } });
+  const model = { fp32: '/dit.onnx', int8: '/dit_int8.onnx', offline: '/dit_offline.onnx' }[lever.graph];
+  await call({ type: 'open', lever: { ...lever, threads, batch: BATCH, model } });
   const evaluate = async (t: number) => (await call({ type: 'run', t })).ms!;
+  const session = async () => (await call({ type: 'session' })).ms!;
   for (let i = 0; i < 3; i++) await evaluate(0.5); // warm-up: the first runs allocate
-  return { evaluate, sessionMs: sessionMs! };
+  return { evaluate, session };
 }
 
 /** Milliseconds of every evaluation of one run in a fresh page of the app, and its loop's own cost per step. */
@@ -254,7 +268,7 @@ function machine() {
 
 interface Row {
   name: string;
-  graph: 'fp32' | 'int8';
+  graph: Lever['graph'];
   threads: number;
   browser: number[];
   python: number[];
@@ -269,7 +283,8 @@ it(
   `times the generator at batch ${BATCH}: the app and each lever against Python ONNX Runtime`,
   async () => {
     const ready = await readyTimes();
-    const python = startPython();
+    python('reference.py', ['optimize', '--model', FP32, '--out', OFFLINE, '--fixed-batch', String(BATCH)]);
+    const timing = startPython();
     const levers = await serveLevers();
     const leverPage = await browser.newPage();
     await leverPage.goto(`${levers.url}index.html`);
@@ -288,18 +303,16 @@ it(
     });
     const appRows = THREADS.map((threads) => row('the app as shipped', 'fp32', threads));
     const fixedPython = THREADS.map((threads) => row('Python, batch fixed as the app fixes it', 'fp32', threads));
-    const leverRows: { row: Row; evaluate: (t: number) => Promise<number> }[] = [];
+    const leverRows: { row: Row; evaluate: (t: number) => Promise<number>; session: () => Promise<number> }[] = [];
     for (const threads of THREADS) {
       for (const lever of LEVERS.filter(({ name }) => ONLY.test(name))) {
         const opened = await openLever(leverPage, lever, threads);
-        const leverRow = row(lever.name, lever.graph, threads);
-        leverRow.session.push(opened.sessionMs);
-        leverRows.push({ row: leverRow, evaluate: opened.evaluate });
+        leverRows.push({ row: row(lever.name, lever.graph, threads), ...opened });
       }
     }
     const pair = async (target: Row, browserMs: number, t: number) => {
       await settle();
-      const pythonMs = await python.evaluate(target.graph === 'int8' ? INT8 : FP32, target.threads, false, t);
+      const pythonMs = await timing.evaluate(target.graph === 'int8' ? INT8 : FP32, target.threads, false, t);
       await settle();
       target.browser.push(browserMs);
       target.python.push(pythonMs);
@@ -314,13 +327,15 @@ it(
         appRows[index].first.push(firstMs);
         for (const [step, ms] of times.entries()) await pair(appRows[index], ms, step / STEPS);
       }
+      // Sessions too take turns, so that none is made while the runtime's code is still being optimised
+      for (const { row: target, session } of leverRows) target.session.push(await session());
       for (let step = 0; step < STEPS; step++) {
         const t = step / STEPS;
         for (const { row: target, evaluate } of leverRows) await pair(target, await evaluate(t), t);
         for (const [index, threads] of THREADS.entries()) {
-          const fixedMs = await python.evaluate(FP32, threads, true, t);
+          const fixedMs = await timing.evaluate(FP32, threads, true, t);
           await settle();
-          const freeMs = await python.evaluate(FP32, threads, false, t);
+          const freeMs = await timing.evaluate(FP32, threads, false, t);
           await settle();
           fixedPython[index].browser.push(fixedMs); // here "browser" holds Python with a fixed batch
           fixedPython[index].python.push(freeMs);
@@ -328,7 +343,7 @@ it(
         }
       }
     }
-    python.close();
+    timing.close();
     levers.close();
     await leverPage.close();
 
@@ -393,7 +408,8 @@ function markdown(results: {
     `Generator step (one guided velocity evaluation), batch ${results.batch}, ${results.rounds} rounds of ` +
       `${results.steps} steps. Browser and Python evaluations take turns one by one; speed is the median of ` +
       `Python ms / browser ms over those pairs (1.00 = as fast as Python ONNX Runtime ${m.onnxruntime_python} ` +
-      `with the same threads, on the pipeline's graph as the pipeline opens it).`,
+      `with the same threads, on the pipeline's graph as the pipeline opens it). Session ms: the median time ` +
+      `to make the lever's session once more, its runtime already started, once a round in turn.`,
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.threads} threads (load average ${m.load_average_1min.toFixed(1)} ` +
       `at the end); Chromium ${m.chromium} headless; ONNX Runtime Web ${m.onnxruntime_web}, wasm.`,

@@ -7,6 +7,17 @@
 let session;
 let ort;
 let lever;
+let bytes;
+
+const create = () =>
+  ort.InferenceSession.create(bytes, {
+    executionProviders: ['wasm'],
+    logSeverityLevel: 3,
+    graphOptimizationLevel: lever.optimization,
+    ...(lever.fixedBatch ? { freeDimensionOverrides: { batch: lever.batch } } : {}),
+    // ONNX Runtime's idle threads spin before they sleep, unless told not to
+    ...(lever.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+  });
 
 async function open(chosen) {
   lever = chosen;
@@ -15,20 +26,18 @@ async function open(chosen) {
   ort.env.wasm.wasmPaths = new URL('/ort/', location.href).href;
   ort.env.wasm.numThreads = lever.threads;
   ort.env.logLevel = 'error';
-  const bytes = new Uint8Array(await (await fetch(lever.model)).arrayBuffer());
-  // The first session of a worker also starts the runtime (wasm, threads): start it with a small model
-  const small = new Uint8Array(await (await fetch('/resnet8.onnx')).arrayBuffer());
-  await (await ort.InferenceSession.create(small, { executionProviders: ['wasm'] })).release();
+  bytes = new Uint8Array(await (await fetch(lever.model)).arrayBuffer());
+  session = await create();
+  return {};
+}
+
+/** Milliseconds to make one more session of the lever's graph with its options (then released). */
+async function timeSession() {
   const start = performance.now();
-  session = await ort.InferenceSession.create(bytes, {
-    executionProviders: ['wasm'],
-    logSeverityLevel: 3,
-    graphOptimizationLevel: lever.optimization,
-    ...(lever.fixedBatch ? { freeDimensionOverrides: { batch: lever.batch } } : {}),
-    // ONNX Runtime's idle threads spin before they sleep, unless told not to
-    ...(lever.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
-  });
-  return { sessionMs: performance.now() - start };
+  const made = await create();
+  const ms = performance.now() - start;
+  await made.release();
+  return { ms };
 }
 
 /** Milliseconds of one evaluation at time t. */
@@ -47,7 +56,8 @@ async function run(t) {
 
 self.onmessage = async ({ data }) => {
   try {
-    self.postMessage({ ok: true, result: data.type === 'open' ? await open(data.lever) : await run(data.t) });
+    const handlers = { open: () => open(data.lever), run: () => run(data.t), session: timeSession };
+    self.postMessage({ ok: true, result: await handlers[data.type]() });
   } catch (error) {
     self.postMessage({ ok: false, message: String(error?.message ?? error) });
   }

@@ -6,6 +6,7 @@ and the benchmark compare the two.
     python web/scripts/reference.py image --data data/cifar10/test.npz --index 7 --out img.png
     python web/scripts/reference.py classify --model resnet8.onnx --image img.png --out probs.json
     python web/scripts/reference.py time --model dit.onnx --batch 4 --threads 2 --fixed-batch
+    python web/scripts/reference.py optimize --model dit.onnx --out dit_opt.onnx --fixed-batch 4
     python web/scripts/reference.py timing-server    (JSON requests on stdin; see timing_server)
 
 The sampler loop is written out here rather than imported from the pipeline, so that it states
@@ -141,6 +142,19 @@ def time_velocity(args: argparse.Namespace) -> None:
     print(json.dumps({"median_ms": statistics.median(times), "runs": args.repeats}))
 
 
+def optimize(args: argparse.Namespace) -> None:
+    """Save the graph as ONNX Runtime optimises it at a level, its batch fixed if asked."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = {
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    }[args.level]
+    if args.fixed_batch:
+        options.add_free_dimension_override_by_name("batch", args.fixed_batch)
+    options.optimized_model_filepath = str(args.out)
+    ort.InferenceSession(str(args.model), options, providers=["CPUExecutionProvider"])
+
+
 def timing_server(args: argparse.Namespace) -> None:
     """One evaluation per request line, so a benchmark can take turns with the browser step by step.
 
@@ -192,6 +206,13 @@ def main() -> None:
         "--fixed-batch", action="store_true", help="fix the batch axis, as the browser app does"
     )
     command.set_defaults(run=time_velocity)
+
+    command = commands.add_parser("optimize", help="save the graph as ONNX Runtime optimises it")
+    command.add_argument("--model", type=Path, required=True)
+    command.add_argument("--out", type=Path, required=True)
+    command.add_argument("--level", choices=("basic", "extended"), default="extended")
+    command.add_argument("--fixed-batch", type=int, default=0, help="fix the batch axis to this")
+    command.set_defaults(run=optimize)
 
     command = commands.add_parser("timing-server", help="one timed evaluation per stdin line")
     command.set_defaults(run=timing_server)
