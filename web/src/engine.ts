@@ -51,6 +51,8 @@ export interface StepReport {
   x: Float32Array;
   /** Milliseconds of the velocity evaluations of this step (one for Euler, two for Heun). */
   evaluationMs: number[];
+  /** When the step finished, in milliseconds since the epoch (comparable across threads). */
+  finishedAt: number;
 }
 
 export interface GenerateResult {

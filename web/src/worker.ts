@@ -220,7 +220,8 @@ async function generate(id: number, request: GenerateRequest, stop: StopFlag) {
       return stopRequested(stop, stopByMessage);
     },
     onStep: (current, step) => {
-      post({ id, type: 'step', report: { step, x: current, evaluationMs: evaluationMs.slice(reported) } });
+      const finishedAt = performance.timeOrigin + performance.now();
+      post({ id, type: 'step', report: { step, x: current, evaluationMs: evaluationMs.slice(reported), finishedAt } });
       reported = evaluationMs.length;
     },
   });

@@ -65,6 +65,7 @@ export function useGenerator(engine: Engine | undefined, generator: ModelEntry |
     setSeed(seed);
     const current: GenerationStats = { batch, steps, solver, stepMs: [] };
     setStats({ ...current });
+    if (hook) hook.stepsFinishedAt = [];
     try {
       const result = await engine.generate(
         { model: generator.id, noise, shape, label, guidance, steps, solver },
@@ -72,6 +73,7 @@ export function useGenerator(engine: Engine | undefined, generator: ModelEntry |
           setImages(toImages(report.x));
           setProgress({ step: report.step, steps });
           current.stepMs.push(report.evaluationMs.reduce((a, b) => a + b, 0));
+          hook?.stepsFinishedAt?.push(report.finishedAt);
           setStats({ ...current, stepMs: [...current.stepMs] });
         },
       );
