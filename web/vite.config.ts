@@ -4,9 +4,15 @@ import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
 
-// The ONNX Runtime Web build with WebGPU and wasm; one .wasm serves both, loaded from ./ort/
+// ONNX Runtime Web's two builds, loaded from ./ort/: WebGPU with wasm (jsep, 28 MB), and wasm
+// alone (14 MB); the worker picks one by backend
 const ORT_DIST = fileURLToPath(new URL('node_modules/onnxruntime-web/dist/', import.meta.url));
-const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+const ORT_FILES = [
+  'ort-wasm-simd-threaded.jsep.mjs',
+  'ort-wasm-simd-threaded.jsep.wasm',
+  'ort-wasm-simd-threaded.mjs',
+  'ort-wasm-simd-threaded.wasm',
+];
 
 // Threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages
 const ISOLATION_HEADERS = {

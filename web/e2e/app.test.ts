@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Manifest } from '../src/manifest';
 import { gaussianNoise, type Solver } from '../src/sampler';
 import {
@@ -9,36 +9,32 @@ import {
   nextHookValue,
   openApp,
   PROJECT,
+  MODELS,
   python,
   SCRATCH,
   SCREENSHOTS,
-  serveBuiltApp,
   waitUntilReady,
-  WEB,
-  type App,
 } from './harness';
 import { readNpy, writeNpy } from './npy';
 
-const MODELS = join(WEB, 'public', 'models');
 const TEST_IMAGE_INDEX = 7;
 
-let app: App;
+const app = { url: inject('appUrl') };
 let browser: Browser;
 let page: Page;
 let consoleErrors: string[];
+let requests: string[];
 let manifest: Manifest;
 
 beforeAll(async () => {
-  app = await serveBuiltApp();
   browser = await launchChromium();
   manifest = JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8')) as Manifest;
-  ({ page, errors: consoleErrors } = await openApp(browser, app.url));
+  ({ page, errors: consoleErrors, requests } = await openApp(browser, app.url));
   await waitUntilReady(page);
 });
 
 afterAll(async () => {
   await browser?.close();
-  await app?.close();
 });
 
 const model = (id: string) => {
@@ -53,6 +49,9 @@ describe('the built app', () => {
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     await expect.poll(() => page.getByTestId('threads').textContent()).toBe(String(Math.min(cores, 4)));
     expect(await page.getByTestId('backend').textContent()).toBe('wasm'); // Chromium runs with --disable-gpu
+    // wasm alone loads ONNX Runtime's CPU-only build, not the one compiled for WebGPU calls
+    const runtimes = requests.filter((url) => url.endsWith('.wasm')).map((url) => url.split('/').pop());
+    expect(runtimes).toEqual(['ort-wasm-simd-threaded.wasm']);
   });
 
   it.each([

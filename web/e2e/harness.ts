@@ -5,7 +5,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
@@ -27,6 +27,8 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
   '--disable-quic',
 ];
+/** Where the bundle script puts the models the built app serves. */
+export const MODELS = join(WEB, 'public', 'models');
 /** Scratch files of a run (noise, reference outputs); git-ignored. */
 export const SCRATCH = join(WEB, '.e2e');
 export const SCREENSHOTS = join(WEB, 'screenshots');
@@ -69,21 +71,27 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 }
 
-/** A page with the test hook installed, recording console errors of the page and its workers. */
-export async function openApp(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+/** A page with the test hook installed, recording console errors of the page and its workers, and every URL requested. */
+export async function openApp(
+  browser: Browser,
+  url: string,
+  viewport = { width: 1280, height: 900 },
+): Promise<{ page: Page; errors: string[]; requests: string[] }> {
+  const page = await browser.newPage({ viewport });
   const errors: string[] = [];
+  const requests: string[] = [];
   const record = (message: ConsoleMessage) => {
     if (message.type() === 'error') errors.push(message.text());
   };
   page.on('console', record);
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('worker', (worker) => worker.on('console', record));
+  page.on('request', (request) => requests.push(request.url()));
   await page.addInitScript(() => {
     (window as { __test__?: object }).__test__ = {};
   });
   await page.goto(url);
-  return { page, errors };
+  return { page, errors, requests };
 }
 
 /** Wait until the runtime has loaded every model (the status pill says ready). */
@@ -118,4 +126,56 @@ export async function nextHookValue<K extends keyof TestHook>(
     },
   );
   return (await readHook(page, key)) as NonNullable<TestHook[K]>;
+}
+
+export interface GenerateSettings {
+  steps?: number;
+  batch?: number;
+  solver?: 'euler' | 'heun';
+  label?: number;
+  guidance?: number;
+}
+
+/** Fill the Generate form (on the Generate tab) with what is given. */
+export async function fillGenerateForm(page: Page, settings: GenerateSettings): Promise<void> {
+  await page.getByRole('tab', { name: 'Generate' }).click();
+  if (settings.label !== undefined)
+    await page.getByLabel('Class', { exact: true }).selectOption(String(settings.label));
+  if (settings.guidance !== undefined)
+    await page.getByLabel('Guidance scale', { exact: true }).fill(String(settings.guidance));
+  if (settings.steps !== undefined) await page.getByLabel('Steps', { exact: true }).fill(String(settings.steps));
+  if (settings.solver !== undefined) await page.getByLabel('Solver', { exact: true }).selectOption(settings.solver);
+  if (settings.batch !== undefined) await page.getByLabel('Batch size', { exact: true }).fill(String(settings.batch));
+}
+
+/** Generate with the form as it is and wait for the float samples. */
+export function generateSamples(page: Page): Promise<number[]> {
+  return nextHookValue(page, 'samples', () => page.getByRole('button', { name: 'Generate' }).click());
+}
+
+/** A CIFAR-10 test image of the project written as PNG (nearest-neighbour resized to `size`, e.g. "45x37"). */
+export function testImage(index: number, size?: string): string {
+  const path = join(SCRATCH, `test_image_${index}_${size ?? 'own'}.png`);
+  const data = join(PROJECT, 'data', 'cifar10', 'test.npz');
+  python('reference.py', [
+    'image',
+    '--data',
+    data,
+    '--index',
+    String(index),
+    '--out',
+    path,
+    ...(size ? ['--size', size] : []),
+  ]);
+  return path;
+}
+
+/** Python ONNX Runtime's probabilities for an image file, preprocessed as the pipeline does. */
+export function pythonProbabilities(
+  modelFile: string,
+  imagePath: string,
+): { probabilities: number[]; class_name: string } {
+  const out = `${imagePath}.${modelFile}.json`;
+  python('reference.py', ['classify', '--model', join(MODELS, modelFile), '--image', imagePath, '--out', out]);
+  return JSON.parse(readFileSync(out, 'utf8')) as { probabilities: number[]; class_name: string };
 }

@@ -5,7 +5,9 @@ and the benchmark compare the two.
         --guidance 4 --steps 8 --solver heun --out samples.npy
     python web/scripts/reference.py image --data data/cifar10/test.npz --index 7 --out img.png
     python web/scripts/reference.py classify --model resnet8.onnx --image img.png --out probs.json
-    python web/scripts/reference.py time --model dit.onnx --batch 4 --threads 2 --repeats 20
+    python web/scripts/reference.py time --model dit.onnx --batch 4 --threads 2 --fixed-batch
+    python web/scripts/reference.py optimize --model dit.onnx --out dit_opt.onnx --fixed-batch 4
+    python web/scripts/reference.py timing-server    (JSON requests on stdin; see timing_server)
 
 The sampler loop is written out here rather than imported from the pipeline, so that it states
 exactly the loop the app runs: t=0 is noise, t=1 is data, dt = 1/steps.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,9 +31,11 @@ from PIL import Image
 Velocity = Callable[[np.ndarray, float], np.ndarray]
 
 
-def open_session(path: Path, threads: int = 0) -> ort.InferenceSession:
+def open_session(path: Path, threads: int = 0, fixed_batch: int = 0) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads  # 0: ONNX Runtime's default
+    if fixed_batch:  # as the browser app does: the exported graphs call their batch axis "batch"
+        options.add_free_dimension_override_by_name("batch", fixed_batch)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -111,20 +116,58 @@ def classify(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(result))
 
 
+def timed_velocity(
+    model: Path, batch: int, threads: int, fixed_batch: bool
+) -> Callable[[float], float]:
+    """A function of t that runs one guided velocity evaluation and returns its milliseconds."""
+    info = metadata(model)
+    size, channels = int(info["image_size"]), int(info["channels"])
+    session = open_session(model, threads, batch if fixed_batch else 0)
+    velocity = guided_velocity(session, json.loads(info["input_names"]), 0, 4.0, batch)
+    x = np.random.default_rng(0).standard_normal((batch, channels, size, size), np.float32)
+    velocity(x, 0.0)  # warm-up: the first run allocates
+
+    def timed(t: float) -> float:
+        start = time.perf_counter()
+        velocity(x, t)
+        return (time.perf_counter() - start) * 1000
+
+    return timed
+
+
 def time_velocity(args: argparse.Namespace) -> None:
     """Median milliseconds of one guided velocity evaluation at a batch size and thread count."""
-    info = metadata(args.model)
-    size, channels = int(info["image_size"]), int(info["channels"])
-    session = open_session(args.model, args.threads)
-    velocity = guided_velocity(session, json.loads(info["input_names"]), 0, 4.0, args.batch)
-    x = np.random.default_rng(0).standard_normal((args.batch, channels, size, size), np.float32)
-    velocity(x, 0.0)  # warm-up: the first run allocates
-    times = []
-    for i in range(args.repeats):
-        start = time.perf_counter()
-        velocity(x, i / args.repeats)
-        times.append((time.perf_counter() - start) * 1000)
+    timed = timed_velocity(args.model, args.batch, args.threads, args.fixed_batch)
+    times = [timed(i / args.repeats) for i in range(args.repeats)]
     print(json.dumps({"median_ms": statistics.median(times), "runs": args.repeats}))
+
+
+def optimize(args: argparse.Namespace) -> None:
+    """Save the graph as ONNX Runtime optimises it at a level, its batch fixed if asked."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = {
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    }[args.level]
+    if args.fixed_batch:
+        options.add_free_dimension_override_by_name("batch", args.fixed_batch)
+    options.optimized_model_filepath = str(args.out)
+    ort.InferenceSession(str(args.model), options, providers=["CPUExecutionProvider"])
+
+
+def timing_server(args: argparse.Namespace) -> None:
+    """One evaluation per request line, so a benchmark can take turns with the browser step by step.
+
+    Each line of stdin is JSON {"model", "batch", "threads", "fixed_batch", "t"}; each answer is a
+    line {"ms": ...}. Sessions are made on first use and kept.
+    """
+    sessions: dict[tuple, Callable[[float], float]] = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        key = (request["model"], request["batch"], request["threads"], request["fixed_batch"])
+        if key not in sessions:
+            sessions[key] = timed_velocity(Path(key[0]), *key[1:])
+        print(json.dumps({"ms": sessions[key](request["t"])}), flush=True)
 
 
 def main() -> None:
@@ -159,7 +202,20 @@ def main() -> None:
     command.add_argument("--batch", type=int, required=True)
     command.add_argument("--threads", type=int, required=True)
     command.add_argument("--repeats", type=int, default=20)
+    command.add_argument(
+        "--fixed-batch", action="store_true", help="fix the batch axis, as the browser app does"
+    )
     command.set_defaults(run=time_velocity)
+
+    command = commands.add_parser("optimize", help="save the graph as ONNX Runtime optimises it")
+    command.add_argument("--model", type=Path, required=True)
+    command.add_argument("--out", type=Path, required=True)
+    command.add_argument("--level", choices=("basic", "extended"), default="extended")
+    command.add_argument("--fixed-batch", type=int, default=0, help="fix the batch axis to this")
+    command.set_defaults(run=optimize)
+
+    command = commands.add_parser("timing-server", help="one timed evaluation per stdin line")
+    command.set_defaults(run=timing_server)
 
     args = parser.parse_args()
     args.run(args)

@@ -1,84 +1,58 @@
 import { useState } from 'react';
-import { ClassifyPanel, type ClassificationStats } from './components/ClassifyPanel';
+import { ClassifyPanel } from './components/ClassifyPanel';
 import { Dashboard } from './components/Dashboard';
-import { GeneratePanel, type GenerationStats, type Picked } from './components/GeneratePanel';
-import { useRuntime } from './useRuntime';
+import { GeneratePanel } from './components/GeneratePanel';
+import { Header } from './components/Header';
+import { Tabs } from './components/Tabs';
+import { useClassifier } from './hooks/useClassifier';
+import { useGenerateForm } from './hooks/useGenerateForm';
+import { useGenerator } from './hooks/useGenerator';
+import { useRuntime } from './hooks/useRuntime';
 
 type View = 'generate' | 'classify';
 
 export function App() {
   const runtime = useRuntime();
-  const [view, setView] = useState<View>('generate');
-  const [picked, setPicked] = useState<Picked>();
-  const [generation, setGeneration] = useState<GenerationStats>();
-  const [classification, setClassification] = useState<ClassificationStats>();
-
   // Listed while they load; the engine (and so every button) arrives once all are loaded
-  const usable = runtime.models.filter((model) => !model.error);
-  const generator = usable.find((model) => model.entry.role === 'generator')?.entry;
-  const classifiers = usable.filter((model) => model.entry.role === 'classifier').map((model) => model.entry);
-  const failed = runtime.models.filter((model) => model.error);
-  const loading = !runtime.manifestError && !runtime.engine && !runtime.engineError;
+  const usable = runtime.models.filter((model) => !model.error).map((model) => model.entry);
+  const generator = usable.find((entry) => entry.role === 'generator');
+  const form = useGenerateForm();
+  const generation = useGenerator(runtime.engine, generator);
+  const classification = useClassifier(runtime.engine, usable);
+  const [view, setView] = useState<View>('generate');
+  const [focusRequest, setFocusRequest] = useState(0);
 
+  function classifyGenerated(index: number): void {
+    classification.pickGenerated(`generated ${generation.className} #${index + 1}`, generation.images[index]);
+    setView('classify');
+    setFocusRequest((count) => count + 1); // the clicked image is hidden now: focus goes to the result
+  }
+
+  const views = [
+    {
+      id: 'generate' as const,
+      label: 'Generate',
+      panel: (
+        <GeneratePanel
+          generator={generator}
+          form={form}
+          run={generation}
+          ready={!!runtime.engine}
+          onPick={classifyGenerated}
+        />
+      ),
+    },
+    { id: 'classify' as const, label: 'Classify', panel: <ClassifyPanel run={classification} /> },
+  ];
   return (
     <div className="app">
-      <header>
-        <h1>TinyDiT &amp; ResNet-8</h1>
-        <p className="subtitle">
-          The pipeline's class-conditional generator and CIFAR-10 classifier, running in this browser.
-        </p>
-        <span className={`pill${runtime.engine ? ' ready' : ''}`} role="status" aria-label="Runtime status">
-          {runtime.engine && runtime.info
-            ? `ready · ${runtime.info.backend} · ${runtime.info.threads} thread${runtime.info.threads > 1 ? 's' : ''}`
-            : loading
-              ? 'loading models…'
-              : 'not ready'}
-        </span>
-      </header>
-
-      {runtime.manifestError && (
-        <div className="error banner" role="alert">
-          <strong>No models.</strong> {runtime.manifestError}
-        </div>
-      )}
-      {failed.map(({ entry, error }) => (
-        <div className="error banner" role="alert" key={entry.id}>
-          <strong>{entry.file}:</strong> {error}
-        </div>
-      ))}
-
+      <Header runtime={runtime} />
       <main>
         <section className="workspace">
-          <nav className="tabs" role="tablist">
-            {(['generate', 'classify'] as const).map((name) => (
-              <button key={name} role="tab" aria-selected={view === name} onClick={() => setView(name)}>
-                {name === 'generate' ? 'Generate' : 'Classify'}
-              </button>
-            ))}
-          </nav>
-          <div hidden={view !== 'generate'}>
-            <GeneratePanel
-              engine={runtime.engine}
-              generator={generator}
-              onStats={setGeneration}
-              onPick={(image) => {
-                setPicked(image);
-                setView('classify');
-              }}
-            />
-          </div>
-          <div hidden={view !== 'classify'}>
-            <ClassifyPanel
-              engine={runtime.engine}
-              classifiers={classifiers}
-              picked={picked}
-              onPick={setPicked}
-              onStats={setClassification}
-            />
-          </div>
+          <Tabs views={views} selected={view} onSelect={setView} focusRequest={focusRequest} />
         </section>
         <aside>
-          <Dashboard runtime={runtime} generation={generation} classification={classification} />
+          <Dashboard runtime={runtime} generation={generation.stats} classification={classification.stats} />
         </aside>
       </main>
     </div>

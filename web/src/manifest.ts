@@ -9,6 +9,9 @@ export const FIX = 'run `dvc repro` first, then `npm run models`';
 export const MANIFEST_FILE = 'manifest.json';
 
 export type Role = 'generator' | 'classifier';
+/** What a classifier's output holds; a manifest entry without output_kind gives probabilities. */
+export type OutputKind = 'probabilities' | 'logits';
+export const OUTPUT_KINDS: readonly OutputKind[] = ['probabilities', 'logits'];
 
 export interface ModelEntry {
   id: string;
@@ -30,6 +33,12 @@ export interface ModelEntry {
   /** Generator: the pixel values it makes, e.g. [-1, 1]. */
   value_range?: [number, number];
   null_class?: number;
+  /** Classifier: probabilities (the default) or raw logits, which the app turns into probabilities. */
+  output_kind?: OutputKind;
+  /** Classifier: the model family (e.g. the converted ResNet-8, a trained classifier), for grouping. */
+  family?: string;
+  /** A name for people, e.g. "ResNet-8 int8". */
+  label?: string;
 }
 
 export interface Manifest {
@@ -73,6 +82,9 @@ export function parseManifest(json: unknown): Manifest {
         'input_names (x, t, y, guidance_scale)',
         entry.role !== 'generator' || (entry.input_names as unknown[]).length === 4,
       ],
+      ['output_kind', entry.output_kind === undefined || OUTPUT_KINDS.includes(entry.output_kind as OutputKind)],
+      ['family', entry.family === undefined || typeof entry.family === 'string'],
+      ['label', entry.label === undefined || typeof entry.label === 'string'],
     ];
     const bad = checks.filter(([, ok]) => !ok).map(([field]) => field);
     if (bad.length > 0) throw new ModelFileError(`${where} has a missing or invalid ${bad.join(', ')}; ${FIX}`);

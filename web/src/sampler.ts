@@ -4,6 +4,8 @@
  * equal steps of dt = 1/steps with Euler or Heun. Then model space to uint8 pixels.
  */
 
+import { GenerationStopped } from './errors';
+
 export type Solver = 'euler' | 'heun';
 
 export const SOLVERS: readonly Solver[] = ['euler', 'heun'];
@@ -17,7 +19,8 @@ export interface SampleOptions {
   solver: Solver;
   /** Called with the current x after every step (1-based), e.g. to show the image forming. */
   onStep?: (x: Float32Array, step: number) => void;
-  signal?: AbortSignal;
+  /** Asked before every step; true ends the run with GenerationStopped. */
+  shouldStop?: () => boolean | Promise<boolean>;
 }
 
 /** x + a * v, elementwise, into a new float32 array. */
@@ -27,11 +30,11 @@ function axpy(x: Float32Array, a: number, v: Float32Array): Float32Array {
   return out;
 }
 
-/** Integrate noise (t=0) to data (t=1). */
+/** Integrate noise (t=0) to data (t=1); throws GenerationStopped when shouldStop says so. */
 export async function sample(
   velocity: VelocityFn,
   noise: Float32Array,
-  { steps, solver, onStep, signal }: SampleOptions,
+  { steps, solver, onStep, shouldStop }: SampleOptions,
 ): Promise<Float32Array> {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be an integer ≥ 1, got ${steps}`);
   if (!SOLVERS.includes(solver)) throw new RangeError(`unknown solver ${String(solver)}; expected euler or heun`);
@@ -39,7 +42,7 @@ export async function sample(
   const dt32 = Math.fround(dt); // the step is a float32 scalar, as in the PyTorch loop
   let x: Float32Array = Float32Array.from(noise);
   for (let i = 0; i < steps; i++) {
-    signal?.throwIfAborted();
+    if (await shouldStop?.()) throw new GenerationStopped(i, steps);
     const v0 = await velocity(x, i * dt);
     if (solver === 'euler') {
       x = axpy(x, dt32, v0);

@@ -8,8 +8,11 @@ export interface TestHook {
   noise?: number[];
   /** Float samples of the last generation, before uint8 quantisation. */
   samples?: number[];
-  /** Milliseconds of every velocity evaluation of the last generation. */
+  /** When each step of the running or last generation finished, in milliseconds since the epoch. */
+  stepsFinishedAt?: number[];
+  /** Milliseconds of every velocity evaluation of the last generation, and of the whole run. */
   evaluationMs?: number[];
+  totalMs?: number;
   /** Probabilities of the last classification, and the classifier that made them. */
   probabilities?: number[];
   classifier?: string;

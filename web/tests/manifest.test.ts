@@ -91,4 +91,12 @@ describe('manifest', () => {
     expect(() => parseManifest({ models: [{ ...entry(model), file: '../secret' }] })).toThrow(/invalid file/);
     expect(() => parseManifest({})).toThrow(/no "models" list/);
   });
+
+  it('takes output_kind, family and label when given, and refuses an unknown output_kind', () => {
+    const trained = { ...entry(model), output_kind: 'logits', family: 'trained', label: 'Trained fp32' };
+    expect(parseManifest({ models: [trained] }).models[0]).toMatchObject({ output_kind: 'logits', family: 'trained' });
+    expect(() => parseManifest({ models: [{ ...entry(model), output_kind: 'scores' }] })).toThrow(
+      /model resnet8 has a missing or invalid output_kind/,
+    );
+  });
 });

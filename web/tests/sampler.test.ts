@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { GenerationStopped } from '../src/errors';
 import { gaussianNoise, roundHalfEven, sample, toPixels, type VelocityFn } from '../src/sampler';
 
 /** v(x, t) = x + t, recording the times it was asked for. */
@@ -45,14 +46,22 @@ describe('sample', () => {
     }
   });
 
-  it('refuses zero steps and stops when aborted', async () => {
-    const zero = new Float32Array(1);
-    await expect(sample(fakeVelocity([]), zero, { steps: 0, solver: 'euler' })).rejects.toThrow(/steps/);
-    const controller = new AbortController();
-    controller.abort();
-    await expect(
-      sample(fakeVelocity([]), zero, { steps: 3, solver: 'euler', signal: controller.signal }),
-    ).rejects.toThrow();
+  it('refuses zero steps', async () => {
+    await expect(sample(fakeVelocity([]), new Float32Array(1), { steps: 0, solver: 'euler' })).rejects.toThrow(/steps/);
+  });
+
+  it('stops before the next step once asked, saying how many steps it completed', async () => {
+    const times: number[] = [];
+    let completed = 0;
+    const stopped = sample(fakeVelocity(times), new Float32Array(1), {
+      steps: 10,
+      solver: 'heun',
+      onStep: (_, step) => (completed = step),
+      shouldStop: async () => completed === 3,
+    });
+    await expect(stopped).rejects.toBeInstanceOf(GenerationStopped);
+    await expect(stopped).rejects.toMatchObject({ step: 3, steps: 10, message: 'stopped at step 3 of 10' });
+    expect(times).toHaveLength(3 * 2); // three Heun steps, no evaluation after the stop
   });
 });
 

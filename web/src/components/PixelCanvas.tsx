@@ -3,13 +3,13 @@ import type { RgbImage } from '../preprocess';
 
 interface Props {
   image: RgbImage;
-  /** Displayed width and height in CSS pixels; the image is scaled up without smoothing. */
+  /** Displayed length of the longer side in CSS pixels; scaled up without smoothing. */
   size: number;
   label: string;
   onClick?: () => void;
 }
 
-/** An RGB image drawn pixel for pixel into a canvas. */
+/** An RGB image drawn pixel for pixel into a canvas; a button around it when it can be clicked. */
 export function PixelCanvas({ image, size, label, onClick }: Props) {
   const canvas = useRef<HTMLCanvasElement>(null);
   // Gaining or losing the button around it mounts a new, blank canvas: draw that one too
@@ -27,12 +27,13 @@ export function PixelCanvas({ image, size, label, onClick }: Props) {
     context.putImageData(rgba, 0, 0);
   }, [image, clickable]);
 
+  const scale = size / Math.max(image.width, image.height);
   const drawn = (
     <canvas
       ref={canvas}
       width={image.width}
       height={image.height}
-      style={{ width: size, height: size }}
+      style={{ width: Math.round(image.width * scale), height: Math.round(image.height * scale) }}
       className="pixels"
       role="img"
       aria-label={label}

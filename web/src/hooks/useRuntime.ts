@@ -1,19 +1,24 @@
 /**
- * Everything the views need from the runtime: the manifest, every model fetched and checked
- * (with progress), and an engine whose sessions are loaded. Changing the backend or the thread
- * count starts a fresh engine from the bytes already fetched.
+ * Everything the views need from the runtime: the manifest, every model read (from the browser's
+ * cache, else the network) and checked, and an engine whose sessions are loaded. Changing the
+ * backend or the thread count starts a fresh engine from the bytes already read.
  */
 
 import { useEffect, useRef, useState } from 'react';
-import { Engine, type BackendChoice, type EngineInfo, type EngineSettings, type LoadResult } from './engine';
-import { fetchManifest, fetchModel, type ModelEntry } from './manifest';
+import { Engine, type BackendChoice, type EngineInfo, type EngineSettings, type LoadResult } from '../engine';
+import { messageOf } from '../errors';
+import { DEFAULT_BATCH } from '../generateForm';
+import { fetchManifest, type ModelEntry } from '../manifest';
+import { loadModelBytes, openModelStore, pruneModelStore } from '../modelCache';
 
 export interface ModelState {
   entry: ModelEntry;
   received: number;
   bytes?: ArrayBuffer;
-  /** Download and checksum. */
+  /** Milliseconds to read and check the bytes, and where they came from. */
   fetchMs?: number;
+  from?: 'cache' | 'network';
+  cacheNote?: string;
   /** Session creation in the current engine. */
   load?: LoadResult;
   error?: string;
@@ -27,15 +32,17 @@ export interface Runtime {
   setSettings: (settings: EngineSettings) => void;
   info?: EngineInfo;
   engineError?: string;
-  /** Set once every model that could be fetched has a session. */
+  /** Set once every model that could be read has a session. */
   engine?: Engine;
+  /** Milliseconds from the start of the page's navigation until the engine was ready. */
+  readyMs?: number;
 }
 
 const MODELS_URL = new URL('models/', document.baseURI).href;
 const ORT_URL = new URL('ort/', document.baseURI).href;
 export const MAX_THREADS = Math.max(1, navigator.hardwareConcurrency || 1);
 
-/** Settings from the address (?backend=wasm&threads=1), else WebGPU if offered and every core. */
+/** Settings from the address (?backend=wasm&threads=1), else WebGPU if offered and up to four threads. */
 function initialSettings(): EngineSettings {
   const query = new URLSearchParams(location.search);
   const backend = query.get('backend');
@@ -46,8 +53,6 @@ function initialSettings(): EngineSettings {
   };
 }
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
-
 export function useRuntime(): Runtime {
   const [manifestError, setManifestError] = useState<string>();
   const [models, setModels] = useState<ModelState[]>([]);
@@ -56,6 +61,7 @@ export function useRuntime(): Runtime {
   const [info, setInfo] = useState<EngineInfo>();
   const [engineError, setEngineError] = useState<string>();
   const [engine, setEngine] = useState<Engine>();
+  const [readyMs, setReadyMs] = useState<number>();
   const modelsRef = useRef(models);
   modelsRef.current = models;
 
@@ -72,17 +78,20 @@ export function useRuntime(): Runtime {
         return;
       }
       setModels(entries.map((entry) => ({ entry, received: 0 })));
+      const { store, note } = await openModelStore();
       await Promise.all(
         entries.map(async (entry) => {
           const start = performance.now();
           try {
-            const bytes = await fetchModel(MODELS_URL, entry, (received) => update(entry.id, { received }));
-            update(entry.id, { bytes, fetchMs: performance.now() - start });
+            const read = await loadModelBytes(MODELS_URL, entry, store, (received) => update(entry.id, { received }));
+            const fetchMs = performance.now() - start;
+            update(entry.id, { bytes: read.bytes, fetchMs, from: read.from, cacheNote: read.note ?? note });
           } catch (error) {
             update(entry.id, { error: messageOf(error) });
           }
         }),
       );
+      if (store) await pruneModelStore(MODELS_URL, entries, store).catch(() => undefined);
       setFetched(true);
     })();
   }, []);
@@ -104,13 +113,16 @@ export function useRuntime(): Runtime {
           if (!model.bytes) continue;
           update(model.entry.id, { load: undefined });
           try {
-            const load = await fresh.load(model.entry, model.bytes);
+            const batch = model.entry.role === 'generator' ? DEFAULT_BATCH : 1;
+            const load = await fresh.load(model.entry, model.bytes, batch);
             if (live) update(model.entry.id, { load });
           } catch (error) {
             if (live) update(model.entry.id, { error: messageOf(error) });
           }
         }
-        if (live) setEngine(fresh);
+        if (!live) return;
+        setEngine(fresh);
+        setReadyMs((first) => first ?? performance.now());
       } catch (error) {
         if (live) setEngineError(messageOf(error));
       }
@@ -121,5 +133,5 @@ export function useRuntime(): Runtime {
     };
   }, [fetched, settings]);
 
-  return { manifestError, models, settings, setSettings, info, engineError, engine };
+  return { manifestError, models, settings, setSettings, info, engineError, engine, readyMs };
 }
