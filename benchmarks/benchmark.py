@@ -59,11 +59,11 @@ def table(title: str, rates: dict[str, float], baseline: str) -> dict:
 
 
 def classifier_speed(batch_size: int, rounds: int, threads: int) -> dict:
-    images = to_input(ImageSet.load(paths.TEST_SET).images[:batch_size])
+    images = to_input(ImageSet.load(paths.CIFAR10_TEST).images[:batch_size])
     keras_model = load_keras(paths.KERAS_MODEL)
     torch_model = torch_predictor(load_torch(paths.TORCH_MODEL))
     runs: dict[str, Callable[[], object]] = {}
-    for name, path in paths.CLASSIFIER_VARIANTS.items():
+    for name, path in paths.CONVERTED_VARIANTS.items():
         session = open_session(path, threads)
         runs[f"onnxruntime {name}"] = lambda s=session: s.run(None, {INPUT_NAME: images})
     runs["keras predict"] = lambda: keras_model.predict(images, batch_size=batch_size, verbose=0)
@@ -73,9 +73,9 @@ def classifier_speed(batch_size: int, rounds: int, threads: int) -> dict:
 
 
 def classifier_accuracy(threads: int) -> dict[str, float]:
-    test = ImageSet.load(paths.TEST_SET)
+    test = ImageSet.load(paths.CIFAR10_TEST)
     accuracy = {}
-    for name, path in paths.CLASSIFIER_VARIANTS.items():
+    for name, path in paths.CONVERTED_VARIANTS.items():
         predicted = batched(predictor(open_session(path, threads)), test.images, 256).argmax(1)
         accuracy[name] = round(float(np.mean(predicted == test.labels)), 4)
     print("  accuracy on the test set: " + ", ".join(f"{n} {a}" for n, a in accuracy.items()))
@@ -136,7 +136,7 @@ def stage_images_per_s(preset: Preset, steps: int, processes: int = 1) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp), only=CODE)
         (project / "data").mkdir()
-        (project / "data" / "cifar10").symlink_to(paths.TRAIN_SET.parent.resolve())
+        (project / "data" / "cifar10").symlink_to(paths.CIFAR10_TRAIN.parent.resolve())
         train = preset["train_dit.train"]
         short = dataclasses.replace(
             train, steps=steps, checkpoint_every=steps, warmup_steps=min(steps, train.warmup_steps)

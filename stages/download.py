@@ -1,19 +1,29 @@
-"""Stage `download`: fetch and verify the sources, normalise them into arrays."""
+"""Stage `download`: fetch and verify the sources, normalise them into arrays: the converted
+classifier's CIFAR-10 and perf subset, and the images the pipeline learns from."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.data import formats
 from pipeline.data.archives import ArchiveLimits
-from pipeline.data.sources import SourceParams, check_roles, fetch, mirror_from_env, resolve
-from pipeline.files import atomic_path, write_json
+from pipeline.data.datasets import DATASET_SOURCES, DataParams, Provenance, learning_sets
+from pipeline.data.sources import (
+    REFERENCE,
+    SourceParams,
+    check_roles,
+    fetch_all,
+    mirror_from_env,
+    resolve,
+)
+from pipeline.files import atomic_path
 from pipeline.project import paths
-from pipeline.project.tracking import mlflow_run, run_stage
+from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
+from pipeline.records import write_record
 from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
@@ -29,45 +39,39 @@ class DownloadParams:
 @dataclass(frozen=True)
 class Params:
     download: DownloadParams
+    data: DataParams
 
 
 def main(params: Params) -> None:
-    config = params.download
+    config, data = params.download, params.data
     sources = resolve(config.sources, mirror_from_env(paths.project_root()))
-    check_roles(sources)
-
+    needed = tuple(dict.fromkeys((*REFERENCE, *DATASET_SOURCES[data.dataset])))
+    check_roles(sources, needed)
     with tempfile.TemporaryDirectory(prefix="downloads-") as downloads:
-        files = {
-            name: fetch(source, Path(downloads), config.timeout_s)
-            for name, source in sources.items()
-        }
-        log.info("reading cifar10 (%s)", sources["cifar10"].format)
-        kinds = {name: source.format for name, source in sources.items()}
-        train, test, perf = formats.read_image_sets(kinds, files, config.limits)
+        files = fetch_all(sources, needed, Path(downloads), config.timeout_s)
         formats.check_keras_file(files["resnet8_keras"])
+        kinds = {name: sources[name].format for name in needed}
+        reference = formats.read_reference_sets(kinds, files, config.limits)
+        splits, unreadable = formats.read_splits(data, files, reference, config.limits)
+        for problem in unreadable:
+            log.warning("skipped an unreadable image: %s", problem)
+        train, test = learning_sets(splits, data)
 
         # Everything is read and verified before the first output is written.
-        train.save(paths.TRAIN_SET)
-        test.save(paths.TEST_SET)
-        perf.save(paths.PERF_SET)
+        for image_set, path in zip(
+            (*reference, train, test),
+            (paths.CIFAR10_TRAIN, paths.CIFAR10_TEST, paths.CIFAR10_PERF, paths.TRAIN_IMAGES,
+             paths.TEST_IMAGES), strict=True,
+        ):  # fmt: skip
+            image_set.save(path)
         with atomic_path(paths.KERAS_MODEL) as tmp:
             shutil.copyfile(files["resnet8_keras"], tmp)
 
-    provenance = {
-        name: {
-            "location": source.location if not source.mirrored else Path(source.location).name,
-            "mirror": source.mirrored,
-            "checksum": source.checksum,
-            "format": source.format,
-        }
-        for name, source in sources.items()
-    }
-    counts = {"train": len(train.labels), "test": len(test.labels), "perf": len(perf.labels)}
-    write_json(paths.PROVENANCE, {"sources": provenance, "images": counts})
-    for split, count in counts.items():
-        log.info("%s: %d images", split, count)
-    with mlflow_run("download", {"sources": provenance}) as tracker:
-        tracker.log_metrics({f"images.{split}": count for split, count in counts.items()})
+    provenance = Provenance.of(sources, needed, reference, data, train, test, unreadable)
+    write_record(paths.PROVENANCE, provenance)
+    log.info("%s: %d classes, %s images", data.dataset, len(train.class_names), provenance.images)
+    with mlflow_run("download", asdict(params)) as tracker:
+        log_metrics(tracker, {"images": provenance.images, "unreadable": len(unreadable)})
         tracker.log_artifact(str(paths.PROVENANCE))
 
 

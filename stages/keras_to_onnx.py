@@ -45,7 +45,7 @@ def main(params: Params) -> None:
     logging.getLogger().addHandler(handler)
     logging.captureWarnings(True)  # converter warnings go to the conversion log too
 
-    test = ImageSet.load(paths.TEST_SET)
+    test = ImageSet.load(paths.CIFAR10_TEST)
     keras_model = convert.load_keras(paths.KERAS_MODEL)
     model = convert.keras_to_onnx(keras_model, config.opset, test.class_names)
     summary = summarize(model)

@@ -38,7 +38,7 @@ def main(params: Params) -> None:
     predict = predictor(open_session(paths.ONNX_MODEL, params.runtime.threads))
 
     metrics = {}
-    sets = {"test": ImageSet.load(paths.TEST_SET), "perf": ImageSet.load(paths.PERF_SET)}
+    sets = {"test": ImageSet.load(paths.CIFAR10_TEST), "perf": ImageSet.load(paths.CIFAR10_PERF)}
     for split, data in sets.items():
         predictions = batched(predict, data.images, params.runtime.batch_size).argmax(1)
         metrics[split] = classification_metrics(data.labels, predictions, data.class_names)

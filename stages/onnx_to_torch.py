@@ -40,7 +40,7 @@ def main(params: Params) -> None:
         b.numel() for b in module.buffers()
     )
 
-    images = ImageSet.load(paths.TEST_SET).images[: params.onnx_to_torch.parity_images]
+    images = ImageSet.load(paths.CIFAR10_TEST).images[: params.onnx_to_torch.parity_images]
     batch = params.runtime.batch_size
     onnx_out = batched(predictor(session), images, batch)
     torch_out = batched(torch_predictor(module), images, batch)

@@ -1,4 +1,4 @@
-"""Stage `quantize`: int8 and fp16 variants of the classifier and the generator, measured."""
+"""Stage `quantize`: int8 and fp16 variants of both classifiers and the generator, measured."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pipeline.classifier import evaluation
+from pipeline.classifier.graph import ClassifierInfo
 from pipeline.data.images import ImageSet
 from pipeline.files import write_json
 from pipeline.generator import graph
@@ -41,33 +42,36 @@ class Params:
 
 
 def main(params: Params) -> None:
-    config, threads = params.quantize, params.runtime.threads
-    train = ImageSet.load(paths.TRAIN_SET)
-    pick = np.random.default_rng(config.seed).choice(
-        len(train.labels), config.calibration_images, replace=False
-    )
-    classifiers, generators = paths.CLASSIFIER_VARIANTS, paths.GENERATOR_VARIANTS
-    quantization.quantize_classifier_int8(
-        paths.ONNX_MODEL, classifiers["int8"], to_input(train.images[pick]), config.per_channel
-    )
-    quantization.convert_fp16(paths.ONNX_MODEL, classifiers["fp16"])
-    quantization.quantize_dynamic_matmul(paths.GENERATOR_ONNX, generators["int8"])
-    quantization.convert_fp16(paths.GENERATOR_ONNX, generators["fp16"])
-
-    sets = {"test": ImageSet.load(paths.TEST_SET), "perf": ImageSet.load(paths.PERF_SET)}
-    batch = config.generator_batch_size
+    config, threads, batch = params.quantize, params.runtime.threads, params.runtime.batch_size
+    classifiers = {  # each classifier, quantised with images of the data it learnt
+        "converted": (paths.CONVERTED_VARIANTS, paths.CIFAR10_TRAIN, paths.CIFAR10_TEST),
+        "trained": (paths.CLASSIFIER_VARIANTS, paths.TRAIN_IMAGES, paths.TEST_IMAGES),
+    }
+    measured = {}
+    for name, (variants, train_path, test_path) in classifiers.items():
+        train = ImageSet.load(train_path)
+        pick = np.random.default_rng(config.seed).choice(
+            len(train.labels), min(config.calibration_images, len(train.labels)), replace=False
+        )
+        quantization.quantize_classifier(variants, to_input(train.images[pick]), config.per_channel)
+        sets = {"test": ImageSet.load(test_path)}
+        if read_info(ClassifierInfo, variants["fp32"]).class_names == sets["test"].class_names:
+            sets["perf"] = ImageSet.load(paths.CIFAR10_PERF)  # the perf subset is CIFAR-10's
+        measured[name] = evaluation.compare_variants(variants, sets, threads, batch)
+    generators = paths.GENERATOR_VARIANTS
+    quantization.quantize_generator(generators)
+    info = read_info(GeneratorInfo, generators["fp32"])
     metrics = QuantizeMetrics(
-        classifier=evaluation.compare_variants(
-            classifiers, sets, threads, params.runtime.batch_size
-        ),
-        generator=graph.compare_variants(generators, threads, batch, config.seed),
-    )
-    images = to_input(sets["test"].images[: params.runtime.batch_size])
-    inputs = graph.random_inputs(read_info(GeneratorInfo, paths.GENERATOR_ONNX), batch, config.seed)
+        **measured,
+        generator=graph.compare_variants(generators, threads, config.generator_batch_size,
+                                         config.seed),
+    )  # fmt: skip
+    images = to_input(ImageSet.load(paths.CIFAR10_TEST).images[:batch])
+    inputs = graph.random_inputs(info, config.generator_batch_size, config.seed)
     timing: dict = {"threads": threads}
     for family, variants, feed, size in (
-        ("classifier", classifiers, lambda names: {names[0]: images}, len(images)),
-        ("generator", generators, lambda names: inputs, batch),
+        ("classifier", paths.CONVERTED_VARIANTS, lambda names: {names[0]: images}, len(images)),
+        ("generator", generators, lambda names: inputs, config.generator_batch_size),
     ):
         rates = session_throughput(variants, feed, size, config.throughput_rounds, threads)
         timing[f"{family}_images_per_s"] = rates

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
-from pipeline.data.image_folders import DataParams, load_training_images
+from pipeline.data.images import ImageSet
 from pipeline.files import write_csv
 from pipeline.generator.dit import DiTArchitecture, DiTConfig
 from pipeline.generator.training import (
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainDitParams:
-    data: DataParams
     model: DiTArchitecture
     train: DiTTrainParams
     distributed: DistributedParams  # where a run happens, not what it computes
@@ -47,8 +46,8 @@ def main(params: Params) -> None:
     config = params.train_dit
     if relaunch(config.distributed, __spec__.name):
         return
-    data = load_training_images(config.data)
-    model = DiTConfig.of(config.model, config.data.image_size, len(data.class_names))
+    data = ImageSet.load(paths.TRAIN_IMAGES)  # the images the `data` params select
+    model = DiTConfig.of(config.model, data.image_size, len(data.class_names))
     log.info("%d images of %d classes; %s", len(data.labels), len(data.class_names), model)
     # A checkpoint is resumed only by a run of the same code, data and params (the process
     # count aside: every process count trains the same steps).
@@ -63,7 +62,7 @@ def main(params: Params) -> None:
 
     metrics = GeneratorTrainingMetrics.of(trained.history["loss"], trained.model)
     save_generator(trained.model, data.class_names, paths.GENERATOR_WEIGHTS, paths.GENERATOR_CONFIG)
-    summary = TrainingData(config.data.path, len(data.labels))
+    summary = TrainingData(paths.TRAIN_IMAGES.as_posix(), len(data.labels))
     write_record(
         paths.GENERATOR_TRAINING,
         GeneratorRecord(summary, config.model, config.train, metrics),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import subprocess
@@ -25,7 +26,7 @@ from tools.workspace import CODE, copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = ROOT.parent / "shared" / "mirror"
-LIMITS = ArchiveLimits(member_bytes=2**28, total_bytes=2**32, members=10**6)
+LIMITS = ArchiveLimits(member_bytes=2**28, total_bytes=2**32, members=10**6, unreadable_images=2)
 
 
 def tiny_dit(image_size: int = 8, num_classes: int = 3, **changes: object) -> DiTConfig:
@@ -191,3 +192,61 @@ def tiny_classifier_onnx(path: Path) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+PET_BREEDS = {"Abyssinian": "1", "Bengal": "1", "Sphynx": "1", "beagle": "2", "pug": "2"}
+
+
+def image_bytes(pixels: np.ndarray, fmt: str, mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def make_pet_archives(folder: Path, per_breed: int = 6, size: int = 48) -> dict[str, Path]:
+    """images.tar.gz and annotations.tar.gz in the official Oxford-IIIT Pet layout, the images
+    made here. As in the real archive, a few files are not what their names say: PNG and GIF
+    bytes under `.jpg`, a CMYK and a grayscale JPEG, and one that no decoder opens
+    (`Sphynx_0.jpg`). Half of each breed is in trainval, half in test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    odd = {"Abyssinian_1": ("PNG", "RGB"), "Bengal_1": ("GIF", "P"), "beagle_1": ("JPEG", "CMYK"),
+           "pug_1": ("JPEG", "L")}  # fmt: skip
+    lines: dict[str, list[str]] = {"trainval": [], "test": []}
+    with tarfile.open(folder / "images.tar.gz", "w:gz") as archive:
+        for c, (breed, species) in enumerate(PET_BREEDS.items()):
+            images = random_images(per_breed, seed=c, size=size)
+            images[:, : size // 2] = 60 * c  # each breed its own colour, so it can be learnt
+            for i, pixels in enumerate(images):
+                stem = f"{breed}_{i}"
+                fmt, mode = odd.get(stem, ("JPEG", "RGB"))
+                data = (
+                    b"\x00 not an image" if stem == "Sphynx_0" else image_bytes(pixels, fmt, mode)
+                )
+                add_file(archive, f"images/{stem}.jpg", data)
+                split = "trainval" if i % 2 == 0 else "test"
+                lines[split].append(f"{stem} {c + 1} {species} {c + 1}")
+        add_file(archive, "images/Abyssinian_100.mat", b"not listed: skipped")
+    with tarfile.open(folder / "annotations.tar.gz", "w:gz") as archive:
+        for split, rows in lines.items():
+            add_file(archive, f"annotations/{split}.txt", "\n".join(rows).encode() + b"\n")
+        listed = "\n".join(["#Image CLASS-ID SPECIES BREED ID", *lines["trainval"], *lines["test"]])
+        add_file(archive, "annotations/list.txt", listed.encode())
+    return {"oxford_pets_images": folder / "images.tar.gz",
+            "oxford_pets_annotations": folder / "annotations.tar.gz"}  # fmt: skip
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def mirror_with_pets(folder: Path, mirror: Path) -> Path:
+    """A mirror folder holding the real mirror's sources and a small Pet archive pair."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index = yaml.safe_load((mirror / "sources.yaml").read_text())
+    for entry in index.values():
+        (folder / entry["file"]).symlink_to(mirror / entry["file"])
+    for name, path in make_pet_archives(folder / "pets").items():
+        index[name] = {"file": f"pets/{path.name}", "sha256": sha256(path),
+                       "format": name.replace("oxford_pets_", "oxford-pets-")}  # fmt: skip
+    (folder / "sources.yaml").write_text(yaml.safe_dump(index))
+    return folder

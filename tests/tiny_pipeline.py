@@ -30,6 +30,7 @@ def tiny_params() -> dict:
         for part in sections:
             section = section[part]
         section[name] = list(value) if isinstance(value, tuple) else value
+    params["train_classifier"]["train"].update(epochs=1, batch_size=256, checkpoint_every=100)
     params["keras_to_onnx"]["parity_images"] = 1000
     params["onnx_to_torch"]["parity_images"] = 1000
     params["onnx_eval"].update(throughput_batch_sizes=[256], throughput_rounds=5)

@@ -31,7 +31,7 @@ def results_table() -> str:
 
 def classifier_rows() -> list[tuple[str, str, str]]:
     recorded = Recorded.load()
-    evaluation, classifier = recorded.onnx_eval, recorded.quantize.classifier
+    evaluation, classifier = recorded.onnx_eval, recorded.quantize.converted
     keras, torch_parity = (
         recorded.keras_to_onnx.parity_vs_keras,
         recorded.onnx_to_torch.parity_vs_onnx,
@@ -53,6 +53,30 @@ def classifier_rows() -> list[tuple[str, str, str]]:
          f"(fp32: {classifier['fp32'].bytes:,})"),
         ("fp16 classifier", "test set / perf subset",
          f"{fp16.test_accuracy} / {fp16.perf_accuracy}; {fp16.bytes:,} bytes"),
+        *trained_rows(recorded),
+    ]  # fmt: skip
+
+
+def trained_rows(recorded: Recorded) -> list[tuple[str, str, str]]:
+    trained, variants = recorded.train_classifier, recorded.quantize.trained
+    int8, converted = variants["int8"], recorded.onnx_eval.test.accuracy
+    perf = (
+        f"{trained.perf.accuracy} ({trained.perf.correct}/{trained.perf.total})"
+        if trained.perf
+        else "—"
+    )
+    return [
+        (f"trained classifier ({trained.epochs} epochs from the {trained.init} model)",
+         "the mirror's JPEG CIFAR-10 test set / perf subset",
+         f"**{trained.test.accuracy}** / {perf} (converted: {converted})"),
+        ("trained classifier: validation (5,000 held-out training images)", "EMA / raw weights",
+         f"{trained.val_accuracy_ema} / {trained.val_accuracy_raw}"),
+        ("trained classifier: ONNX ↔ PyTorch", f"{trained.parity_vs_torch.images:,} test images",
+         f"argmax agreement {trained.parity_vs_torch.argmax_agreement:.0%}, max abs diff "
+         f"{trained.parity_vs_torch.max_abs_diff:.1e} (logits)"),
+        ("trained classifier, int8 / fp16", "test set",
+         f"{int8.test_accuracy} (drop {int8.test_accuracy_drop:.4f}) / "
+         f"{variants['fp16'].test_accuracy}; {int8.bytes:,} / {variants['fp16'].bytes:,} bytes"),
     ]  # fmt: skip
 
 
@@ -76,10 +100,11 @@ def generator_rows() -> list[tuple[str, str, str]]:
          "CIFAR-10 JPEG training set",
          f"{trained.steps:,} steps of batch {train.batch_size}, final loss "
          f"{trained.final_loss:.3f}"),
-        (f"generator conditional accuracy (classifier judge, {judged.samples:,} samples, "
+        (f"generator conditional accuracy (trained classifier judge, {judged.samples:,} samples, "
          f"{judged.solver} {judged.steps} steps)",
          f"guidance {judged.guidance_scale:g}",
-         f"**{interval(accuracy)}** (ceiling on real images {recorded.onnx_eval.test.accuracy})"),
+         f"**{interval(accuracy)}** (the judge on real test images: "
+         f"{recorded.train_classifier.test.accuracy})"),
         ("conditional accuracy over the guidance sweep", "guidance: accuracy", sweep),
         ("Fréchet distance on classifier features", f"{judged.samples:,} samples vs as many "
          "real test images", f"{interval(distance, 2)} (real-vs-real floor "

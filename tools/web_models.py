@@ -42,15 +42,23 @@ class Bundled:
     source: Path  # relative to the project
     info: type[ModelInfo]
     precision: str
+    family: str = ""  # classifiers: which model this is a variant of, for the app's picker
     required: bool = True
 
 
+FAMILIES = {  # the app's picker lists them in this order; the first is the default
+    "trained classifier": ("classifier", paths.CLASSIFIER_VARIANTS),
+    "converted ResNet-8": ("resnet8", paths.CONVERTED_VARIANTS),
+}
 MODELS = (
     Bundled("dit", paths.GENERATOR_ONNX, GeneratorInfo, "fp32"),
-    Bundled("resnet8", paths.CLASSIFIER_VARIANTS["fp32"], ClassifierInfo, "fp32"),
-    Bundled("resnet8_int8", paths.CLASSIFIER_VARIANTS["int8"], ClassifierInfo, "int8"),
-    Bundled("resnet8_fp16", paths.CLASSIFIER_VARIANTS["fp16"], ClassifierInfo, "fp16", False),
-)
+    *(
+        Bundled(name if precision == "fp32" else f"{name}_{precision}", path, ClassifierInfo,
+                precision, family, required=precision != "fp16")
+        for family, (name, variants) in FAMILIES.items()
+        for precision, path in variants.items()
+    ),
+)  # fmt: skip
 
 
 class BundleError(PipelineError):
@@ -83,11 +91,13 @@ def describe(model: Bundled, path: Path) -> dict[str, Any]:
             f"{path}: metadata names inputs {inputs} and output {info.output_name!r}, but the "
             f"graph has {graph_inputs} -> {graph_outputs}"
         )
+    named = {"family": model.family, "label": f"{model.family} ({model.precision})"}
     return {
         "id": model.id,
         "file": f"{model.id}.onnx",
         "source": model.source.as_posix(),
         "precision": model.precision,
+        **(named if model.family else {}),
         "bytes": path.stat().st_size,
         "sha256": sha256_of(path),
         **facts,

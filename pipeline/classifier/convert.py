@@ -51,6 +51,7 @@ def keras_to_onnx(keras_model, opset: int, class_names: tuple[str, ...]) -> onnx
         layout=LAYOUT,
         input_name=INPUT_NAME,
         input_range=INPUT_RANGE,
+        output_kind="probabilities",
     )
     write_info(model, info)
     onnx.checker.check_model(model, full_check=True)

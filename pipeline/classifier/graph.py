@@ -7,7 +7,7 @@ Every form takes raw 0..255 float32 NHWC RGB images, as MLPerf Tiny's own evalua
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pipeline.runtime.models import ModelInfo
 
@@ -15,6 +15,7 @@ INPUT_NAME = "input"
 BATCH_DIM = "batch"
 INPUT_RANGE = (0.0, 255.0)  # raw pixel values, no scaling
 LAYOUT = "NHWC"
+OutputKind = Literal["probabilities", "logits"]
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,4 @@ class ClassifierInfo(ModelInfo):
 
     input_name: str
     input_range: tuple[float, float]
+    output_kind: OutputKind  # what the output holds: readers take a softmax of logits

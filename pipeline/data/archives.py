@@ -18,11 +18,13 @@ class ArchiveError(PipelineError):
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    """Caps that stop a decompression bomb before it fills memory (the `download.limits` params)."""
+    """The `download.limits` params: caps that stop a decompression bomb before it fills memory,
+    and how many images of a source may be unreadable before the source counts as broken."""
 
     member_bytes: int = bounded(1, 2**40)  # the largest member read
     total_bytes: int = bounded(1, 2**42)  # all members together
     members: int = bounded(1, 10**8)  # how many members
+    unreadable_images: int = bounded(0, 10**6)  # skipped and named; more fail the source
 
 
 def iter_files(path: Path, limits: ArchiveLimits) -> Iterator[tuple[str, bytes]]:

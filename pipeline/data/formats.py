@@ -12,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from pipeline.data.archives import ArchiveLimits, iter_files
+from pipeline.data.datasets import DATASET_SOURCES, DataParams, Species, Splits
 from pipeline.data.images import (
     CHANNELS,
     CIFAR10_CLASSES,
@@ -184,10 +185,11 @@ def read_npy_indices(path: Path, count: int) -> np.ndarray:
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def read_image_sets(
+def read_reference_sets(
     formats: dict[str, str], files: dict[str, Path], limits: ArchiveLimits
 ) -> tuple[ImageSet, ImageSet, ImageSet]:
-    """The train, test and perf sets from the `cifar10` and `perf_samples` sources."""
+    """The train, test and perf sets of the reference classifier, from the `cifar10` and
+    `perf_samples` sources."""
     if formats["cifar10"] == "cifar10-python":
         train, test = read_cifar10_python(files["cifar10"], limits)
     else:
@@ -203,6 +205,88 @@ def read_image_sets(
             f"comes as {formats['cifar10']}; use an eembc-ic01-tar perf set instead"
         )
     return train, test, perf
+
+
+def read_splits(
+    params: DataParams,
+    files: dict[str, Path],
+    reference: tuple[ImageSet, ImageSet, ImageSet],
+    limits: ArchiveLimits,
+) -> tuple[Splits, list[str]]:
+    """The chosen dataset's own train and test split, and the images no decoder could open."""
+    if params.dataset == "cifar10":
+        return Splits(reference[0], reference[1], {}), []
+    images, annotations = (files[name] for name in DATASET_SOURCES["oxford_pets"])
+    return read_oxford_pets(images, annotations, limits, params.image_size)
+
+
+PET_SPECIES: dict[str, Species] = {"1": "cat", "2": "dog"}
+
+
+def read_pet_lists(path: Path, limits: ArchiveLimits) -> tuple[dict[str, str], dict[str, Species]]:
+    """From the official annotations.tar.gz: each image's split (`trainval`, `test`) and each
+    breed's species. A line is `<breed>_<n> <class id> <species> <breed id>`."""
+    split_of: dict[str, str] = {}
+    species: dict[str, Species] = {}
+    for name, data in iter_files(path, limits):
+        split = PurePosixPath(name).name.removesuffix(".txt")
+        if PurePosixPath(name).parent.name != "annotations" or split not in ("trainval", "test"):
+            continue
+        for number, line in enumerate(data.decode().splitlines(), 1):
+            fields = line.split()
+            if not fields or line.startswith("#"):
+                continue
+            if len(fields) != 4 or fields[2] not in PET_SPECIES:
+                raise DatasetError(f"{path}: {name} line {number} {line!r} is not an image entry")
+            split_of[fields[0]] = split
+            species[fields[0].rsplit("_", 1)[0]] = PET_SPECIES[fields[2]]
+    if not {"trainval", "test"} <= set(split_of.values()):
+        raise DatasetError(
+            f"{path}: no annotations/trainval.txt and annotations/test.txt; not the "
+            "Oxford-IIIT Pet annotations archive"
+        )
+    return split_of, species
+
+
+def read_oxford_pets(
+    images: Path, annotations: Path, limits: ArchiveLimits, image_size: int
+) -> tuple[Splits, list[str]]:
+    """The official Oxford-IIIT Pet archives: the split the annotations give, one class per
+    breed named as in the file names, every image that Pillow reads converted to RGB and resized.
+    Returns the splits and the images that could not be read (an error past
+    `limits.unreadable_images`)."""
+    split_of, species = read_pet_lists(annotations, limits)
+    decoded, unreadable, found = {}, [], set()
+    for name, data in iter_files(images, limits):
+        stem = PurePosixPath(name).stem
+        if stem in split_of and PurePosixPath(name).parent.name == "images":
+            found.add(stem)
+            try:
+                decoded[stem] = decode_image(data, name, images, size=image_size)
+            except DatasetError as err:
+                unreadable.append(f"{name}: {err.__cause__ or err}")
+    unreadable += [
+        f"{stem}: listed, not in {images.name}" for stem in split_of if stem not in found
+    ]
+    if len(unreadable) > limits.unreadable_images:
+        raise DatasetError(
+            f"{images}: {len(unreadable)} images cannot be read, over download.limits."
+            f"unreadable_images ({limits.unreadable_images}); the first: {unreadable[:5]}"
+        )
+    names = tuple(sorted(species))
+    splits = [
+        _labelled({s: image for s, image in decoded.items() if split_of[s] == split}, names, images)
+        for split in ("trainval", "test")
+    ]
+    return Splits(splits[0], splits[1], species), unreadable
+
+
+def _labelled(images: dict[str, np.ndarray], names: tuple[str, ...], archive: Path) -> ImageSet:
+    if not images:
+        raise DatasetError(f"{archive}: no readable image of a split; not the Pet images archive")
+    stems = sorted(images)
+    labels = np.array([names.index(stem.rsplit("_", 1)[0]) for stem in stems], dtype=np.int64)
+    return ImageSet(np.stack([images[stem] for stem in stems]), labels, names)
 
 
 def check_keras_file(path: Path) -> None:

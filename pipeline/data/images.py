@@ -78,12 +78,25 @@ class ImageSet:
 
 
 def decode_image(data: bytes, name: str, archive: Path, size: int | None = None) -> np.ndarray:
-    """Decode one image file to (H, W, 3) uint8 RGB, optionally resized to size x size."""
+    """Decode one image file, whatever its name says it is (PNG or GIF bytes under `.jpg`, CMYK,
+    grayscale), to (H, W, 3) uint8 RGB, optionally resized to size x size."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            rgb = image.convert("RGB")
-            if size is not None and rgb.size != (size, size):
-                rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-            return np.asarray(rgb, dtype=np.uint8)
+            return resized(image.convert("RGB"), size)
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise DatasetError(f"{archive}: member {name} is not a readable image ({err})") from err
+
+
+def resized(rgb: Image.Image, size: int | None) -> np.ndarray:
+    """A square of size x size (bicubic, as the browser app resizes too), or the image as it is."""
+    if size is not None and rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def resize_images(data: ImageSet, size: int) -> ImageSet:
+    """The set with every image resized to size x size (as it is, where it already is)."""
+    if data.image_size == size:
+        return data
+    images = np.stack([resized(Image.fromarray(image), size) for image in data.images])
+    return ImageSet(images, data.labels, data.class_names)

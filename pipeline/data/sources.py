@@ -8,8 +8,9 @@ import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
+from urllib.parse import urlparse
 
 import yaml
 from tqdm import tqdm
@@ -20,14 +21,20 @@ from pipeline.schema import SchemaError, parse
 log = logging.getLogger(__name__)
 
 MIRROR_ENV = "DATA_MIRROR"
-Format = Literal["cifar10-python", "imagefolder-tar", "eembc-ic01-tar", "npy-indices", "keras-h5"]
+Format = Literal[
+    "cifar10-python", "imagefolder-tar", "eembc-ic01-tar", "npy-indices", "keras-h5",
+    "oxford-pets-images", "oxford-pets-annotations",
+]  # fmt: skip
 HASHES = ("sha256", "md5")
 # Each source plays one role; these are the formats that can fill it.
 ROLES: dict[str, tuple[Format, ...]] = {
     "resnet8_keras": ("keras-h5",),
     "cifar10": ("cifar10-python", "imagefolder-tar"),
     "perf_samples": ("eembc-ic01-tar", "npy-indices"),
+    "oxford_pets_images": ("oxford-pets-images",),
+    "oxford_pets_annotations": ("oxford-pets-annotations",),
 }
+REFERENCE = ("resnet8_keras", "cifar10", "perf_samples")  # the converted classifier's sources
 
 
 class SourceError(PipelineError):
@@ -53,6 +60,16 @@ class MirrorEntry:
 
 
 @dataclass(frozen=True)
+class SourceRecord:
+    """Where a source's bytes came from, as reports/provenance.json keeps it."""
+
+    location: str  # the URL, or the file's name in the mirror
+    mirror: bool
+    checksum: str
+    format: Format
+
+
+@dataclass(frozen=True)
 class Source:
     """A resolved source: where its bytes are, what they must hash to, how to read them."""
 
@@ -61,6 +78,10 @@ class Source:
     checksum: str
     format: Format
     mirrored: bool
+
+    def record(self) -> SourceRecord:
+        shown = Path(self.location).name if self.mirrored else self.location
+        return SourceRecord(shown, self.mirrored, self.checksum, self.format)
 
 
 def mirror_from_env(root: Path) -> Path | None:
@@ -87,8 +108,10 @@ def resolve(declared: dict[str, SourceParams], mirror: Path | None) -> dict[str,
     return sources
 
 
-def check_roles(sources: dict[str, Source]) -> None:
-    for role, accepted in ROLES.items():
+def check_roles(sources: dict[str, Source], needed: tuple[str, ...]) -> None:
+    """Every `needed` source is declared, in a format that can fill its role."""
+    for role in needed:
+        accepted = ROLES[role]
         if role not in sources:
             raise SourceError(f"params.yaml: download.sources.{role} is missing")
         if sources[role].format not in accepted:
@@ -109,6 +132,27 @@ def read_mirror_index(mirror: Path) -> dict[str, MirrorEntry]:
         return parse(dict[str, MirrorEntry], document, where=str(index))
     except (yaml.YAMLError, SchemaError) as err:
         raise SourceError(f"{index}: invalid mirror index: {err}") from err
+
+
+def fetch_all(
+    sources: dict[str, Source], names: tuple[str, ...], downloads: Path, timeout_s: float
+) -> dict[str, Path]:
+    """Each named source as a verified local file. When one of several that make up a dataset
+    fails, the error names every file the dataset needs."""
+    files = {}
+    for name in names:
+        try:
+            files[name] = fetch(sources[name], downloads, timeout_s)
+        except SourceError as err:
+            if name in REFERENCE:
+                raise
+            needed = [PurePosixPath(urlparse(sources[n].location).path).name for n in names
+                      if n not in REFERENCE]  # fmt: skip
+            raise SourceError(
+                f"the dataset needs {' and '.join(needed)} (download.sources "
+                f"{', '.join(n for n in names if n not in REFERENCE)}), and {err}"
+            ) from err
+    return files
 
 
 def fetch(source: Source, downloads: Path, timeout_s: float) -> Path:

@@ -12,15 +12,28 @@ PLOTS = Path("plots")
 REPORTS = Path("reports")
 LOGS = Path("logs")
 
-TRAIN_SET = DATA / "cifar10" / "train.npz"
-TEST_SET = DATA / "cifar10" / "test.npz"
-PERF_SET = DATA / "cifar10" / "perf.npz"
+# The converted classifier's data: CIFAR-10 as its sources give it, and the MLPerf perf subset.
+CIFAR10 = DATA / "cifar10"
+CIFAR10_TRAIN = CIFAR10 / "train.npz"
+CIFAR10_TEST = CIFAR10 / "test.npz"
+CIFAR10_PERF = CIFAR10 / "perf.npz"
+# The images both trainers learn from, as the `data` params select them.
+IMAGES = DATA / "images"
+TRAIN_IMAGES = IMAGES / "train.npz"
+TEST_IMAGES = IMAGES / "test.npz"
 PROVENANCE = REPORTS / "provenance.json"
 
 KERAS_MODEL = MODELS / "resnet8.h5"
 ONNX_MODEL = MODELS / "resnet8.onnx"
 TORCH_MODEL = MODELS / "resnet8.pt2"
 CONVERSION_LOG = LOGS / "conversion.log"
+
+CLASSIFIER_DIR = MODELS / "classifier"
+CLASSIFIER_WEIGHTS = CLASSIFIER_DIR / "ema.safetensors"
+CLASSIFIER_CONFIG = CLASSIFIER_DIR / "config.json"
+CLASSIFIER_DRAWN_INDICES = CLASSIFIER_DIR / "drawn_indices.npz"
+CLASSIFIER_CHECKPOINT = Path("checkpoints") / "classifier" / "last.pt"
+CLASSIFIER_ONNX = MODELS / "classifier.onnx"
 
 GENERATOR_DIR = MODELS / "dit"
 GENERATOR_WEIGHTS = GENERATOR_DIR / "ema.safetensors"
@@ -32,10 +45,15 @@ MODEL_CARD = REPORTS / "model_card.md"
 VALIDATION_REPORT = REPORTS / "validation.md"
 GENERATOR_ONNX = MODELS / "dit.onnx"
 QUANTIZED = MODELS / "quantized"
-CLASSIFIER_VARIANTS = {
+CONVERTED_VARIANTS = {
     "fp32": ONNX_MODEL,
     "int8": QUANTIZED / "resnet8_int8.onnx",
     "fp16": QUANTIZED / "resnet8_fp16.onnx",
+}
+CLASSIFIER_VARIANTS = {
+    "fp32": CLASSIFIER_ONNX,
+    "int8": QUANTIZED / "classifier_int8.onnx",
+    "fp16": QUANTIZED / "classifier_fp16.onnx",
 }
 GENERATOR_VARIANTS = {
     "fp32": GENERATOR_ONNX,

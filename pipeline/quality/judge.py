@@ -7,7 +7,7 @@ Everything runs from the ONNX files and the metadata they carry; nothing is down
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -44,7 +44,6 @@ class JudgeParams:
     """How the generator is judged (the `validate` params, its gates aside)."""
 
     sweep: SweepParams  # reported and plotted, not gated
-    class_map: dict[str, str]  # generator class: classifier class, where the names differ
     samples_per_class: int = bounded(1, 10_000)  # generated per class, from fixed seeds
     seed: int = bounded(0, 2**63 - 1)
     bootstrap_rounds: int = bounded(10, 100_000)  # behind the Fréchet distance's interval
@@ -60,16 +59,17 @@ class Judge:
     threads: int
     batch_size: int
 
-    def classes(self, class_map: dict[str, str]) -> tuple[dict[str, int], list[str]]:
-        """Each generator class's classifier class index (by name, or by `class_map`), and the
-        generator classes that have none."""
+    def classes(self) -> tuple[str, ...]:
+        """The classes both models know: the same, as both learnt from the same images."""
         generated = read_info(GeneratorInfo, self.generator).class_names
-        judged = read_info(ClassifierInfo, self.classifier).class_names
-        mapped = {name: class_map.get(name, name) for name in generated}
-        targets = {
-            name: judged.index(target) for name, target in mapped.items() if target in judged
-        }
-        return targets, [name for name in generated if name not in targets]
+        judging = read_info(ClassifierInfo, self.classifier).class_names
+        if generated != judging or judging != self.real.class_names:
+            raise PipelineError(
+                f"the generator's classes {list(generated)}, the classifier's {list(judging)} and "
+                f"the test images' {list(self.real.class_names)} differ; both trainers learn from "
+                "data/images: rerun the stages after download (dvc repro)"
+            )
+        return judging
 
     @cached_property
     def sessions(self) -> dict[str, ort.InferenceSession]:
@@ -98,17 +98,14 @@ class Judge:
     def predictions(self, images: np.ndarray) -> np.ndarray:
         return batched(predictor(self.sessions["classifier"]), images, self.batch_size).argmax(1)
 
-    def real_pairs(
-        self, targets: list[int], count: int, seed: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Two disjoint random sets of `count` real images of the judged classes."""
-        pool = np.flatnonzero(np.isin(self.real.labels, targets))
-        if 2 * count > len(pool):
+    def real_pairs(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two disjoint random sets of `count` real test images."""
+        if 2 * count > len(self.real.labels):
             raise PipelineError(
-                f"{2 * count} real images of the judged classes needed, {len(pool)} available; "
+                f"{2 * count} real test images needed, {len(self.real.labels)} available; "
                 "lower validate.samples_per_class"
             )
-        order = np.random.default_rng(seed).permutation(pool)
+        order = np.random.default_rng(seed).permutation(len(self.real.labels))
         return self.real.images[order[:count]], self.real.images[order[count : 2 * count]]
 
 
@@ -125,48 +122,28 @@ class SweepPoint:
 
 @dataclass(frozen=True)
 class Judgement:
-    """The generator as the classifier judges it (`generator` in metrics/validate.json). The
-    measurements are None when a generator class has no classifier class to be judged as."""
+    """The generator as the classifier judges it (`generator` in metrics/validate.json)."""
 
     solver: Solver
     steps: int
     guidance_scale: float
-    judged_as: dict[str, int]  # generator class: the classifier class index it is judged as
-    unjudged_classes: tuple[str, ...]
-    samples: int = 0
-    conditional_accuracy: Measurement | None = None
-    conditional_accuracy_per_class: dict[str, Measurement] = field(default_factory=dict)
-    frechet_distance: Measurement | None = None
-    frechet_distance_real_floor: float | None = None  # real against real at the same count
-    sweep: dict[str, SweepPoint] = field(default_factory=dict)  # <solver>_guidance_<scale>
-
-    @property
-    def problem(self) -> str:
-        """Why the measurements are missing, if they are."""
-        if not self.unjudged_classes:
-            return ""
-        return (
-            f"cannot be computed: generator classes {list(self.unjudged_classes)} have no "
-            "classifier class; map them in validate.class_map"
-        )
+    samples: int
+    conditional_accuracy: Measurement
+    conditional_accuracy_per_class: dict[str, Measurement]
+    frechet_distance: Measurement
+    frechet_distance_real_floor: float  # real against real at the same count
+    sweep: dict[str, SweepPoint]  # <solver>_guidance_<scale>
 
 
 def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> Judgement:
     """Conditional accuracy (overall and per class, with 95% intervals), the Fréchet distance
     (with its bootstrap interval and the real-vs-real floor at the same count), and the sweep."""
     per_class, seed = params.samples_per_class, params.seed
-    targets, unjudged = judge.classes(params.class_map)
-    how = {"solver": sample.solver, "steps": sample.steps, "guidance_scale": sample.guidance_scale}
-    if unjudged:
-        log.error(
-            "generator classes %s have no classifier class; declare validate.class_map", unjudged
-        )
-        return Judgement(**how, judged_as=targets, unjudged_classes=tuple(unjudged))
+    names = judge.classes()
     images = judge.samples(sample, per_class, seed)
-    expected = np.repeat(list(targets.values()), per_class)
+    expected = np.repeat(np.arange(len(names)), per_class)
     hits = judge.predictions(images) == expected
-    per_name = hits.reshape(len(targets), per_class)
-    real_a, real_b = judge.real_pairs(list(targets.values()), len(images), seed)
+    real_a, real_b = judge.real_pairs(len(images), seed)
     generated, real = judge.features(images), judge.features(real_a)
     accuracy = proportion(int(hits.sum()), len(hits))
     distance = bootstrap_frechet(generated, real, params.bootstrap_rounds, seed)
@@ -175,29 +152,29 @@ def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> 
         accuracy.value, distance.value, sample.solver, sample.steps, sample.guidance_scale,
     )  # fmt: skip
     return Judgement(
-        **how,
-        judged_as=targets,
-        unjudged_classes=(),
+        solver=sample.solver,
+        steps=sample.steps,
+        guidance_scale=sample.guidance_scale,
         samples=len(images),
         conditional_accuracy=accuracy,
         conditional_accuracy_per_class={
             name: proportion(int(row.sum()), per_class)
-            for name, row in zip(targets, per_name, strict=True)
+            for name, row in zip(names, hits.reshape(len(names), per_class), strict=True)
         },
         frechet_distance=distance,
         frechet_distance_real_floor=round(frechet_distance(judge.features(real_b), real), 4),
-        sweep=guidance_sweep(judge, sample, params, list(targets.values())),
+        sweep=guidance_sweep(judge, sample, params, len(names)),
     )
 
 
 def guidance_sweep(
-    judge: Judge, sample: SampleParams, params: JudgeParams, targets: list[int]
+    judge: Judge, sample: SampleParams, params: JudgeParams, classes: int
 ) -> dict[str, SweepPoint]:
     """Conditional accuracy and Fréchet distance, with their intervals, at each guidance scale
     for each solver at equal network evaluations; keyed `<solver>_guidance_<scale>`."""
     sweep, seed = params.sweep, params.seed
-    expected = np.repeat(targets, sweep.samples_per_class)
-    real = judge.features(judge.real_pairs(targets, len(expected), seed)[0])
+    expected = np.repeat(np.arange(classes), sweep.samples_per_class)
+    real = judge.features(judge.real_pairs(len(expected), seed)[0])
     points = {}
     for solver, steps in (("euler", sweep.euler_steps), ("heun", sweep.heun_steps)):
         for scale in sweep.guidance_scales:

@@ -12,6 +12,7 @@ from pipeline.classifier.evaluation import (
     OnnxEvalMetrics,
     OnnxToTorchMetrics,
 )
+from pipeline.classifier.training import ClassifierTrainingMetrics
 from pipeline.generator.graph import ExportMetrics
 from pipeline.project import paths
 from pipeline.records import read_record
@@ -25,6 +26,7 @@ class Recorded:
     keras_to_onnx: KerasToOnnxMetrics
     onnx_eval: OnnxEvalMetrics
     onnx_to_torch: OnnxToTorchMetrics
+    train_classifier: ClassifierTrainingMetrics
     export_generator: ExportMetrics
     quantize: QuantizeMetrics
 

@@ -44,6 +44,20 @@ FLOAT_OP_TYPES = ("Softmax", "AveragePool")
 CALIBRATION_BATCH = 64
 
 
+def quantize_classifier(
+    variants: dict[str, Path], calibration_images: np.ndarray, per_channel: bool
+) -> None:
+    """The `int8` and `fp16` variants of the classifier at `variants["fp32"]`."""
+    quantize_classifier_int8(variants["fp32"], variants["int8"], calibration_images, per_channel)
+    convert_fp16(variants["fp32"], variants["fp16"])
+
+
+def quantize_generator(variants: dict[str, Path]) -> None:
+    """The `int8` (weight MatMuls, dynamic) and `fp16` variants of the generator."""
+    quantize_dynamic_matmul(variants["fp32"], variants["int8"])
+    convert_fp16(variants["fp32"], variants["fp16"])
+
+
 class ImageCalibrationReader(CalibrationDataReader):
     """Feeds float32 NHWC images (raw 0..255) to the calibrator in fixed-size batches."""
 

@@ -28,5 +28,6 @@ class GeneratorVariant:
 class QuantizeMetrics:
     """metrics/quantize.json: every variant beside its fp32 original (the first of each)."""
 
-    classifier: dict[str, ClassifierVariant]
+    converted: dict[str, ClassifierVariant]  # the converted ResNet-8
+    trained: dict[str, ClassifierVariant]  # the trained classifier
     generator: dict[str, GeneratorVariant]

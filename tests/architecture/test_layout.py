@@ -19,12 +19,13 @@ ROOMS = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file(
 PLUMBING_ROOM = "project"
 
 
-def test_dvc_yaml_has_the_eight_stages_in_order() -> None:
+def test_dvc_yaml_has_the_nine_stages_in_order() -> None:
     assert list(STAGES) == [
         "download",
         "keras_to_onnx",
         "onnx_eval",
         "onnx_to_torch",
+        "train_classifier",
         "train_dit",
         "export_generator",
         "quantize",

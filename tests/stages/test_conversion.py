@@ -60,6 +60,7 @@ def test_onnx_model_carries_what_a_reader_needs(onnx_path: Path) -> None:
         layout="NHWC",
         input_name="input",
         input_range=(0.0, 255.0),
+        output_kind="probabilities",
     )
     props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
     assert props["class_names"].startswith('["class0", ')  # lists and numbers as JSON

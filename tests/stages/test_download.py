@@ -22,6 +22,7 @@ from pipeline.data.sources import (
 from tests.conftest import (
     LIMITS,
     make_imagefolder_tar,
+    make_pet_archives,
     random_images,
     run_module,
     write_gzip_bomb,
@@ -68,9 +69,19 @@ def download_params() -> dict:
                 "resnet8_keras": {**source, "format": "keras-h5"},
                 "cifar10": {**source, "format": "cifar10-python"},
                 "perf_samples": {**source, "format": "npy-indices"},
+                "oxford_pets_images": {
+                    "url": f"{UNREACHABLE}images.tar.gz", "checksum": "md5:0",
+                    "format": "oxford-pets-images",
+                },
+                "oxford_pets_annotations": {
+                    "url": f"{UNREACHABLE}annotations.tar.gz", "checksum": "md5:0",
+                    "format": "oxford-pets-annotations",
+                },
             },
-        }
-    }
+        },
+        "data": {"dataset": "cifar10", "species": None, "classes": None, "other_class": False,
+                 "image_size": 32},
+    }  # fmt: skip
 
 
 @pytest.fixture
@@ -95,9 +106,13 @@ def test_download_from_mirror_writes_arrays_and_provenance(workdir: Path) -> Non
         "data/cifar10/perf.npz",
         "data/cifar10/test.npz",
         "data/cifar10/train.npz",
+        "data/images/test.npz",
+        "data/images/train.npz",
         "models/resnet8.h5",
         "reports/provenance.json",
     ]
+    learnt = (workdir / "data/images/train.npz").read_bytes()
+    assert learnt == (workdir / "data/cifar10/train.npz").read_bytes()  # all of CIFAR-10, as it is
     with np.load(workdir / "data/cifar10/perf.npz") as perf:
         np.testing.assert_array_equal(perf["labels"], [3, 4])
         assert list(perf["class_names"]) == [f"k{i}" for i in range(10)]
@@ -108,7 +123,53 @@ def test_download_from_mirror_writes_arrays_and_provenance(workdir: Path) -> Non
         "format": "imagefolder-tar",
         "checksum": f"sha256:{sha256(mirror / 'images.tar.gz')}",
     }
-    assert provenance["images"] == {"train": 10, "test": 10, "perf": 2}
+    assert provenance["images"] == {
+        "cifar10_train": 10, "cifar10_test": 10, "cifar10_perf": 2, "train": 10, "test": 10
+    }  # fmt: skip
+    assert provenance["dataset"] == "cifar10" and provenance["unreadable"] == []
+
+
+def pet_params() -> dict:
+    params = download_params()
+    params["data"].update(dataset="oxford_pets", species="cat", other_class=True, image_size=24)
+    return params
+
+
+def test_the_pet_cats_are_learnt_with_the_dogs_as_other_and_the_broken_file_named(
+    workdir: Path,
+) -> None:
+    mirror = make_mirror(workdir.parent)
+    index = yaml.safe_load((mirror / "sources.yaml").read_text())
+    for name, path in make_pet_archives(mirror / "pets").items():
+        index[name] = {"file": f"pets/{path.name}", "sha256": sha256(path),
+                       "format": name.replace("oxford_pets_", "oxford-pets-")}  # fmt: skip
+    (mirror / "sources.yaml").write_text(yaml.safe_dump(index))
+    write_params(workdir, pet_params())
+    result = run_module("stages.download", workdir, env={"DATA_MIRROR": str(mirror)})
+    assert result.returncode == 0, result.stderr
+    assert "skipped an unreadable image: images/Sphynx_0.jpg" in result.stderr
+    with np.load(workdir / "data/images/test.npz") as test:
+        assert list(test["class_names"]) == ["Abyssinian", "Bengal", "Sphynx", "other"]
+        assert test["images"].shape[1:] == (24, 24, 3)
+    provenance = json.loads((workdir / "reports/provenance.json").read_text())
+    assert provenance["unreadable"][0].startswith("images/Sphynx_0.jpg")
+    assert set(provenance["sources"]) == {
+        "resnet8_keras", "cifar10", "perf_samples", "oxford_pets_images", "oxford_pets_annotations"
+    }  # fmt: skip
+
+
+def test_the_pet_dataset_offline_and_without_a_mirror_entry_names_both_archives(
+    workdir: Path,
+) -> None:
+    write_params(workdir, pet_params())
+    result = run_module(
+        "stages.download", workdir, env={"DATA_MIRROR": str(make_mirror(workdir.parent))}
+    )
+    assert result.returncode == 1
+    assert "the dataset needs images.tar.gz and annotations.tar.gz" in result.stderr
+    assert "oxford_pets_images, oxford_pets_annotations" in result.stderr
+    assert "set DATA_MIRROR" in result.stderr
+    assert outputs(workdir) == []
 
 
 def test_checksum_mismatch_fails_naming_the_source_and_writes_nothing(workdir: Path) -> None:

@@ -45,7 +45,7 @@ def tiny_project(path: Path, params: dict | None = None, classes: int = 10) -> P
     write_params(path, params or TINY)
     labels = np.arange(4 * classes) % classes
     names = tuple(f"c{i}" for i in range(classes))
-    ImageSet(random_images(len(labels)), labels, names).save(path / "data/cifar10/train.npz")
+    ImageSet(random_images(len(labels)), labels, names).save(path / "data/images/train.npz")
     return path
 
 
@@ -77,7 +77,7 @@ def test_training_writes_weights_record_plots_and_metrics(trained: Path) -> None
     assert saved["config"]["width"] == 32 and saved["class_names"][0] == "c0"
     record = json.loads((trained / "models/dit/training.json").read_text())
     assert record["train"]["steps"] == 12 and record["result"]["steps"] == 12
-    assert record["data"] == {"path": "data/cifar10/train.npz", "images": 40}
+    assert record["data"] == {"path": "data/images/train.npz", "images": 40}
     losses = (trained / "plots/train_dit/loss.csv").read_text().splitlines()
     assert losses[0] == "step,loss" and len(losses) == 13
     assert timing(trained)["resumed_from_step"] == 0 and timing(trained)["processes"] == 1
@@ -199,9 +199,9 @@ def test_new_image_content_with_the_same_labels_retrains_from_step_zero(
     trained: Path, tmp_path: Path
 ) -> None:
     project = unfinished_copy(trained, tmp_path / "p")
-    data = ImageSet.load(project / "data/cifar10/train.npz")
+    data = ImageSet.load(project / "data/images/train.npz")
     ImageSet(255 - data.images, data.labels, data.class_names).save(
-        project / "data/cifar10/train.npz"
+        project / "data/images/train.npz"
     )
     result = run_stage("train_dit", project)
     assert result.returncode == 0, result.stderr
@@ -268,39 +268,12 @@ def test_non_finite_loss_error_from_the_stage_names_the_fix(
     assert not Path("models/dit").exists()
 
 
-def make_pets(folder: Path, counts: dict[str, int]) -> Path:
-    for name, count in counts.items():
-        (folder / name).mkdir(parents=True, exist_ok=True)
-        for i, pixels in enumerate(random_images(count, seed=count, size=40)):
-            Image.fromarray(pixels).save(folder / name / f"{name}_{i}.jpg")
-    return folder
-
-
-def test_image_folder_training_records_the_balanced_histogram(tmp_path: Path) -> None:
-    folder = make_pets(tmp_path / "pets", {"Bengal": 12, "Sphynx": 3})
-    params = copy.deepcopy(TINY)
-    params["train_dit"]["data"].update(source="imagefolder", path=str(folder))
-    params["train_dit"]["train"].update(class_balanced=True, steps=50)
-    path = tiny_project(tmp_path / "p", params)
-    result = run_stage("train_dit", path)
-    assert result.returncode == 0, result.stderr
-    rows = (path / "plots/train_dit/class_histogram.csv").read_text().splitlines()
-    counts = {
-        row.split(",")[0]: (int(row.split(",")[1]), int(row.split(",")[2])) for row in rows[1:]
-    }
-    assert counts["Bengal"][1] == 12 and counts["Sphynx"][1] == 3
-    assert counts["Sphynx"][0] / (counts["Bengal"][0] + counts["Sphynx"][0]) > 0.4
-    indices = np.load(path / "models/dit/drawn_indices.npz")["indices"]
-    assert indices.shape == (50, 8)
-
-
 @pytest.mark.parametrize(
     ("section", "key", "value", "message"),
     [
         ("model", "width", "big", "train_dit.model.width: expected int"),
         ("train", "time_sampling", "cosine", "train_dit.train.time_sampling: expected one of"),
         ("train", "label_dropout", 1.5, "train_dit.train.label_dropout: 1.5 is out of range"),
-        ("data", "source", "zip", "train_dit.data.source: expected one of"),
         ("distributed", "procs_per_node", 0, "train_dit.distributed.procs_per_node: 0 is out"),
         ("model", "heads", 3, "DiT width (32) must be divisible by heads (3)"),
     ],

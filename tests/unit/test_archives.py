@@ -66,11 +66,11 @@ def test_truncated_archive_is_an_error_naming_it(tmp_path: Path) -> None:
     ("limits", "message"),
     [
         (
-            ArchiveLimits(member_bytes=2**20, total_bytes=2**40, members=10),
+            ArchiveLimits(member_bytes=2**20, total_bytes=2**40, members=10, unreadable_images=0),
             "over download.limits.member_bytes",
         ),
         (
-            ArchiveLimits(member_bytes=2**40, total_bytes=2**20, members=10),
+            ArchiveLimits(member_bytes=2**40, total_bytes=2**20, members=10, unreadable_images=0),
             "download.limits.total_bytes",
         ),
     ],
@@ -87,8 +87,14 @@ def test_archives_over_a_limit_are_refused_before_their_bytes_are_read(
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
-        (ArchiveLimits(member_bytes=1000, total_bytes=450, members=100), "total_bytes"),
-        (ArchiveLimits(member_bytes=1000, total_bytes=10**6, members=3), "over 3 members"),
+        (
+            ArchiveLimits(member_bytes=1000, total_bytes=450, members=100, unreadable_images=0),
+            "total_bytes",
+        ),
+        (
+            ArchiveLimits(member_bytes=1000, total_bytes=10**6, members=3, unreadable_images=0),
+            "over 3 members",
+        ),
     ],
 )
 def test_many_small_members_count_towards_the_limits(

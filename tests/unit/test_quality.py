@@ -47,7 +47,8 @@ def test_verdicts_pass_and_fail_by_their_rule() -> None:
     assert Verdict.of(1e-5, "<=", 1e-4).passed
     assert not Verdict.of(1e-3, "<=", 1e-4).passed
     assert Verdict.of(0.3, ">=", 0.3) == Verdict(0.3, 0.3, ">=", True, "")
-    assert not Verdict.of(None, "<=", 1.0).passed
+    assert not Verdict.of(None, "<=", 1.0).passed  # a value that could not be computed fails
+    assert Verdict.of(None, "<=", 1.0, unless="not applicable: x").passed
 
 
 def test_every_gate_reads_a_value_from_the_committed_records(
@@ -60,15 +61,15 @@ def test_every_gate_reads_a_value_from_the_committed_records(
     assert {gate.name: dataclasses.asdict(gate.verdict) for gate in gates} == committed
 
 
-def test_a_generator_that_could_not_be_judged_fails_the_generator_gates(
+def test_the_gain_gate_does_not_apply_to_other_classes_and_says_so(
     recorded: Recorded, judged: Judgement
 ) -> None:
-    unjudged = Judgement("euler", 20, 4.0, judged_as={}, unjudged_classes=("Bengal",))
-    gates = {gate.name: gate for gate in evaluate(recorded, unjudged, LIMITS)}
-    verdict = gates["generator_conditional_accuracy"].verdict
-    assert not verdict.passed and verdict.value is None
-    assert "generator classes ['Bengal'] have no classifier class" in verdict.problem
-    assert gates["classifier_perf_accuracy"].passed
+    other_classes = dataclasses.replace(recorded.train_classifier, perf=None)
+    gates = evaluate(dataclasses.replace(recorded, train_classifier=other_classes), judged, LIMITS)
+    verdict = {gate.name: gate for gate in gates}["trained_gain"].verdict
+    assert verdict.passed and verdict.value is None
+    assert verdict.problem == "not applicable: the classes are not the converted model's"
+    assert "| n/a |" in markdown_table(gates)
 
 
 def test_a_record_without_a_key_is_refused_naming_the_file_and_the_key(tmp_path: Path) -> None:
@@ -83,11 +84,11 @@ def test_markdown_table_marks_failures_and_missing_values() -> None:
     table = markdown_table(
         [
             Gate("accuracy", "too low", Verdict.of(0.2, ">=", 0.3)),
-            Gate("size", "m", Verdict.of(None, "<=", 1, "why")),
+            Gate("size", "m", Verdict.of(None, "<=", 1)),
         ]
     )
     assert "| `accuracy` | 0.2 | >= 0.3 | **FAIL** | too low |" in table
-    assert "| `size` | — | <= 1 | **FAIL** | m. why |" in table
+    assert "| `size` | — | <= 1 | **FAIL** | m. could not be computed |" in table
 
 
 def test_proportion_interval_is_wilson() -> None:

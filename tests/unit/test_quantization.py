@@ -238,7 +238,9 @@ def test_quantised_copies_keep_metadata_and_the_same_bytes_every_run(
     model = onnx.load(
         str(classifier if variant != "dynamic" else _tiny_transformer(tmp_path / "g.onnx"))
     )
-    info = ClassifierInfo("classifier", ("a", "b"), "out", 8, 3, "NHWC", "x", (0.0, 255.0))
+    info = ClassifierInfo(
+        "classifier", ("a", "b"), "out", 8, 3, "NHWC", "x", (0.0, 255.0), "probabilities"
+    )
     write_info(model, info)
     onnx.save(model, str(source))
     runs = {

@@ -23,18 +23,24 @@ def project_with_models(path: Path) -> Path:
     (path / "models" / "quantized").mkdir(parents=True)
     export_onnx(DiT(tiny_dit(8, 3)).eval(), ("cat", "dog", "ship"), path / "models/dit.onnx", 17)
     classifier = onnx.load(str(tiny_classifier_onnx(path / "plain.onnx")))
-    info = ClassifierInfo("classifier", CLASSES, "probs", 16, 3, "NHWC", "input", (0.0, 255.0))
+    info = ClassifierInfo(
+        "classifier", CLASSES, "probs", 16, 3, "NHWC", "input", (0.0, 255.0), "probabilities"
+    )
     write_info(classifier, info)
-    for target in ("models/resnet8.onnx", "models/quantized/resnet8_int8.onnx"):
-        onnx.save(classifier, str(path / target))
+    for target in ("resnet8.onnx", "quantized/resnet8_int8.onnx", "classifier.onnx",
+                   "quantized/classifier_int8.onnx"):  # fmt: skip
+        onnx.save(classifier, str(path / "models" / target))
     return path
 
 
 def test_the_manifest_describes_each_model_from_its_metadata(tmp_path: Path) -> None:
     project = project_with_models(tmp_path / "project")
     entries = bundle(project, tmp_path / "out")
-    assert [e["id"] for e in entries] == ["dit", "resnet8", "resnet8_int8"]  # fp16 is optional
-    generator, classifier = entries[0], entries[1]
+    ids = ["dit", "classifier", "classifier_int8", "resnet8", "resnet8_int8"]  # fp16: optional
+    assert [e["id"] for e in entries] == ids
+    generator, classifier = entries[0], entries[3]
+    assert entries[1]["family"] == "trained classifier" == entries[2]["family"]
+    assert classifier["label"] == "converted ResNet-8 (fp32)" and "family" not in generator
     assert generator["class_names"] == ["cat", "dog", "ship"] and generator["null_class"] == 3
     assert generator["input_names"] == ["x", "t", "y", "guidance_scale"]
     assert generator["value_range"] == [-1.0, 1.0] and generator["layout"] == "NCHW"
@@ -43,7 +49,8 @@ def test_the_manifest_describes_each_model_from_its_metadata(tmp_path: Path) -> 
     written = json.loads((tmp_path / "out/manifest.json").read_text())["models"]
     assert written == entries
     copy = (tmp_path / "out/resnet8.onnx").read_bytes()
-    assert classifier["sha256"] == hashlib.sha256(copy).hexdigest() == entries[2]["sha256"]
+    assert classifier["sha256"] == hashlib.sha256(copy).hexdigest() == entries[4]["sha256"]
+    assert classifier["output_kind"] == "probabilities"
 
 
 def test_a_missing_model_is_named_with_what_to_run(tmp_path: Path) -> None:
@@ -67,7 +74,9 @@ def test_a_model_without_its_metadata_is_named_and_nothing_is_written(tmp_path: 
 def test_metadata_that_names_inputs_the_graph_lacks_is_refused(tmp_path: Path) -> None:
     project = project_with_models(tmp_path / "project")
     model = onnx.load(str(project / "models/resnet8.onnx"))
-    info = ClassifierInfo("classifier", CLASSES, "probs", 16, 3, "NHWC", "pixels", (0.0, 255.0))
+    info = ClassifierInfo(
+        "classifier", CLASSES, "probs", 16, 3, "NHWC", "pixels", (0.0, 255.0), "probabilities"
+    )
     write_info(model, info)
     onnx.save(model, str(project / "models/resnet8.onnx"))
     with pytest.raises(BundleError, match=r"metadata names inputs \['pixels'\].*graph has"):
