@@ -4,7 +4,7 @@
  * reloads.
  *
  * A shared, busy machine slows runs unevenly, so measurements take turns at the finest grain:
- * one browser evaluation, then one Python evaluation (a long-lived `reference.py timing-server`),
+ * one browser evaluation, then one Python evaluation (a long-lived `tools.web_reference timing-server`),
  * then the next configuration, step after step, with a 30 ms pause between any two so that
  * neither runtime's idle threads still spin while the other is timed. Making a session is timed
  * the same way: once a round for every lever, in turn, with the runtime already started. Each configuration's speed is the median over
@@ -38,6 +38,7 @@ import {
   python,
   PYTHON,
   readHook,
+  ROOT,
   SCRATCH,
   waitUntilReady,
   WEB,
@@ -141,9 +142,10 @@ const median = (values: number[]): number => {
 /** A pause between evaluations, so that the threads of the last one stop spinning before the next is timed. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
-/** Python ONNX Runtime answering one timed evaluation per request (reference.py timing-server). */
+/** Python ONNX Runtime answering one timed evaluation per request (tools.web_reference timing-server). */
 function startPython() {
-  const child = spawn(PYTHON, [join(WEB, 'scripts', 'reference.py'), 'timing-server'], {
+  const child = spawn(PYTHON, ['-m', 'tools.web_reference', 'timing-server'], {
+    cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -151,7 +153,7 @@ function startPython() {
     async evaluate(graph: string, threads: number, fixedBatch: boolean, t: number): Promise<number> {
       child.stdin.write(JSON.stringify({ model: graph, batch: BATCH, threads, fixed_batch: fixedBatch, t }) + '\n');
       const { value, done } = await lines.next();
-      if (done) throw new Error('reference.py timing-server stopped; its error is above');
+      if (done) throw new Error('tools.web_reference timing-server stopped; its error is above');
       return (JSON.parse(value) as { ms: number }).ms;
     },
     close: () => child.stdin.end(),
@@ -283,7 +285,7 @@ it(
   `times the generator at batch ${BATCH}: the app and each lever against Python ONNX Runtime`,
   async () => {
     const ready = await readyTimes();
-    python('reference.py', ['optimize', '--model', FP32, '--out', OFFLINE, '--fixed-batch', String(BATCH)]);
+    python('web_reference', ['optimize', '--model', FP32, '--out', OFFLINE, '--fixed-batch', String(BATCH)]);
     const timing = startPython();
     const levers = await serveLevers();
     const leverPage = await browser.newPage();

@@ -72,7 +72,7 @@ describe('the built app', () => {
       const noisePath = join(SCRATCH, `noise_${solver}.npy`);
       const expectedPath = join(SCRATCH, `python_${solver}.npy`);
       writeNpy(noisePath, noise, shape);
-      python('reference.py', [
+      python('web_reference', [
         'generate',
         '--model',
         join(MODELS, generator.file),
@@ -151,8 +151,8 @@ describe('the built app', () => {
       '--out',
       imagePath,
     ];
-    const truth = JSON.parse(python('reference.py', imageArgs)) as { class_name: string };
-    python('reference.py', [
+    const truth = JSON.parse(python('web_reference', imageArgs)) as { class_name: string };
+    python('web_reference', [
       'classify',
       '--model',
       join(MODELS, classifier.file),

@@ -33,13 +33,16 @@ export const MODELS = join(WEB, 'public', 'models');
 export const SCRATCH = join(WEB, '.e2e');
 export const SCREENSHOTS = join(WEB, 'screenshots');
 
-/** Run a script of web/scripts with the project's Python; its stderr becomes the error. */
-export function python(script: string, args: string[]): string {
+/** The repository root, where `python -m tools.<name>` runs. */
+export const ROOT = join(WEB, '..');
+
+/** Run one of the repository's tools (`python -m tools.<tool>`); its stderr becomes the error. */
+export function python(tool: string, args: string[]): string {
   try {
-    return execFileSync(PYTHON, [join(WEB, 'scripts', script), ...args], { encoding: 'utf8', stdio: 'pipe' });
+    return execFileSync(PYTHON, ['-m', `tools.${tool}`, ...args], { cwd: ROOT, encoding: 'utf8', stdio: 'pipe' });
   } catch (error) {
     const { stderr, message } = error as { stderr?: string; message: string };
-    throw new Error(`${script} ${args.join(' ')} failed:\n${stderr || message}`);
+    throw new Error(`tools.${tool} ${args.join(' ')} failed:\n${stderr || message}`);
   }
 }
 
@@ -55,7 +58,7 @@ export async function serveBuiltApp(): Promise<App> {
   }
   mkdirSync(SCRATCH, { recursive: true });
   mkdirSync(SCREENSHOTS, { recursive: true });
-  execFileSync(PYTHON, ['-m', 'tools.web_models', '--project', PROJECT], { cwd: join(WEB, '..'), stdio: 'pipe' });
+  python('web_models', ['--project', PROJECT]);
   await build({ root: WEB, logLevel: 'warn' });
   const server: PreviewServer = await preview({
     root: WEB,
@@ -157,7 +160,7 @@ export function generateSamples(page: Page): Promise<number[]> {
 export function testImage(index: number, size?: string): string {
   const path = join(SCRATCH, `test_image_${index}_${size ?? 'own'}.png`);
   const data = join(PROJECT, 'data', 'cifar10', 'test.npz');
-  python('reference.py', [
+  python('web_reference', [
     'image',
     '--data',
     data,
@@ -176,6 +179,6 @@ export function pythonProbabilities(
   imagePath: string,
 ): { probabilities: number[]; class_name: string } {
   const out = `${imagePath}.${modelFile}.json`;
-  python('reference.py', ['classify', '--model', join(MODELS, modelFile), '--image', imagePath, '--out', out]);
+  python('web_reference', ['classify', '--model', join(MODELS, modelFile), '--image', imagePath, '--out', out]);
   return JSON.parse(readFileSync(out, 'utf8')) as { probabilities: number[]; class_name: string };
 }

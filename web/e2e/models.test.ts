@@ -4,20 +4,17 @@
  */
 
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Manifest, ModelEntry } from '../src/manifest';
+import type { Manifest } from '../src/manifest';
 import {
   launchChromium,
   MODELS,
   nextHookValue,
   openApp,
-  PYTHON,
   pythonProbabilities,
-  SCRATCH,
   SCREENSHOTS,
   testImage,
   waitUntilReady,
@@ -128,44 +125,8 @@ describe('the model cache', () => {
 });
 
 describe('classifier families', () => {
-  /** resnet8.onnx without its final Softmax: a classifier whose output is raw logits. */
-  function logitsModel(): { bytes: Buffer; outputName: string } {
-    const path = join(SCRATCH, 'classifier_logits.onnx');
-    const script = [
-      'import onnx, sys',
-      'm = onnx.load(sys.argv[1]); g = m.graph',
-      'last = [n for n in g.node if g.output[0].name in n.output][0]',
-      'assert last.op_type == "Softmax", last.op_type',
-      'g.node.remove(last)',
-      'g.output[0].name = last.input[0]',
-      'onnx.save(m, sys.argv[2]); print(last.input[0])',
-    ].join('\n');
-    const outputName = execFileSync(PYTHON, ['-c', script, join(MODELS, 'resnet8.onnx'), path], {
-      encoding: 'utf8',
-    }).trim();
-    return { bytes: readFileSync(path), outputName };
-  }
-
-  it('lists every classifier by family, the first family the default, and reads logits through a softmax', async () => {
-    const { bytes, outputName } = logitsModel();
-    const resnet8 = manifest.models.find((entry) => entry.id === 'resnet8')!;
-    const trained: ModelEntry = {
-      ...resnet8,
-      id: 'classifier',
-      file: 'classifier.onnx',
-      source: 'models/classifier.onnx',
-      bytes: bytes.length,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-      output_name: outputName,
-      output_kind: 'logits',
-      family: 'Trained CNN',
-      label: 'Trained CNN fp32',
-    };
-    const listed = { models: [manifest.models[0], trained, ...manifest.models.slice(1)] };
-    const { page, errors } = await openApp(browser, 'about:blank');
-    await page.route('**/models/manifest.json', (route) => route.fulfill({ json: listed }));
-    await page.route('**/models/classifier.onnx', (route) => route.fulfill({ body: bytes }));
-    await page.goto(url);
+  it('lists every classifier by family, the trained one the default, and reads its logits through a softmax', async () => {
+    const { page, errors } = await openApp(browser, url);
     await waitUntilReady(page);
     await page.getByRole('tab', { name: 'Classify' }).click();
 
@@ -176,15 +137,16 @@ describe('classifier families', () => {
         Array.from(group.querySelectorAll('option'), (option) => option.value),
       ]),
     );
-    const resnets = manifest.models.filter((entry) => entry.role === 'classifier').map((entry) => entry.id);
+    const family = (name: string) => manifest.models.filter((entry) => entry.family === name).map((entry) => entry.id);
     expect(groups).toEqual([
-      ['Trained CNN', ['classifier']],
-      ['resnet8', resnets],
+      ['trained classifier', family('trained classifier')],
+      ['converted ResNet-8', family('converted ResNet-8')],
     ]);
+    expect(family('trained classifier')[0]).toBe('classifier');
     expect(await select.inputValue()).toBe('classifier');
 
     const image = testImage(7);
-    const expected = pythonProbabilities('resnet8.onnx', image); // softmax(logits) is resnet8's output
+    const expected = pythonProbabilities('classifier.onnx', image); // Python takes the softmax too
     const probabilities = await nextHookValue(page, 'probabilities', () =>
       page.getByLabel('Image file', { exact: true }).setInputFiles(image),
     );
@@ -192,9 +154,7 @@ describe('classifier families', () => {
       await page.evaluate(() => (window as unknown as { __test__: { classifier: string } }).__test__.classifier),
     ).toBe('classifier');
     const worst = Math.max(...probabilities.map((p, i) => Math.abs(p - expected.probabilities[i])));
-    console.log(
-      `logits classifier through softmax vs Python resnet8 probabilities: max diff ${worst.toExponential(2)}`,
-    );
+    console.log(`trained classifier (logits, softmax in the app) vs Python: max diff ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-5);
     expect(await page.getByTestId('top-class').textContent()).toContain(expected.class_name);
     expect(errors).toEqual([]);

@@ -9,7 +9,7 @@ export function Header({ runtime }: { runtime: Runtime }) {
       <header>
         <h1>TinyDiT &amp; ResNet-8</h1>
         <p className="subtitle">
-          The pipeline's class-conditional generator and CIFAR-10 classifiers, running in this browser.
+          The pipeline's class-conditional generator and its classifiers, running in this browser.
         </p>
         <span className={`pill${engine ? ' ready' : ''}`} role="status" aria-label="Runtime status">
           {engine && info

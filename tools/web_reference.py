@@ -24,9 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 from PIL import Image
+
+from pipeline.classifier.graph import ClassifierInfo
+from pipeline.data.images import resized
+from pipeline.generator.graph import GeneratorInfo
+from pipeline.runtime.models import read_info
 
 Velocity = Callable[[np.ndarray, float], np.ndarray]
 
@@ -37,11 +41,6 @@ def open_session(path: Path, threads: int = 0, fixed_batch: int = 0) -> ort.Infe
     if fixed_batch:  # as the browser app does: the exported graphs call their batch axis "batch"
         options.add_free_dimension_override_by_name("batch", fixed_batch)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def metadata(path: Path) -> dict[str, str]:
-    model = onnx.load(str(path), load_external_data=False)
-    return {prop.key: prop.value for prop in model.metadata_props}
 
 
 def guided_velocity(
@@ -78,7 +77,7 @@ def heun(velocity: Velocity, noise: np.ndarray, steps: int) -> np.ndarray:
 
 def generate(args: argparse.Namespace) -> None:
     noise = np.load(args.noise).astype(np.float32)  # (N, C, H, W)
-    names = json.loads(metadata(args.model)["input_names"])
+    names = list(read_info(GeneratorInfo, args.model).input_names)
     velocity = guided_velocity(
         open_session(args.model), names, args.label, args.guidance, noise.shape[0]
     )
@@ -101,18 +100,17 @@ def image(args: argparse.Namespace) -> None:
 
 
 def classify(args: argparse.Namespace) -> None:
-    """Probabilities for one image file, preprocessed as the pipeline does."""
-    info = metadata(args.model)
-    size = int(info["image_size"])
+    """Probabilities for one image file, preprocessed as the pipeline does (a softmax taken of a
+    classifier whose output is logits)."""
+    info = read_info(ClassifierInfo, args.model)
     with Image.open(args.image) as opened:
-        rgb = opened.convert("RGB")
-        if rgb.size != (size, size):
-            rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-        batch = np.asarray(rgb, dtype=np.float32)[None]  # (1, H, W, 3), raw 0..255
-    probabilities = open_session(args.model).run(None, {info["input_name"]: batch})[0][0]
-    names = json.loads(info["class_names"])
-    top = int(np.argmax(probabilities))
-    result = {"probabilities": probabilities.tolist(), "top": top, "class_name": names[top]}
+        pixels = resized(opened.convert("RGB"), info.image_size)
+    batch = pixels.astype(np.float32)[None]  # (1, H, W, 3), raw 0..255
+    output = open_session(args.model).run(None, {info.input_name: batch})[0][0]
+    if info.output_kind == "logits":
+        output = np.exp(output - output.max()) / np.exp(output - output.max()).sum()
+    top = int(np.argmax(output))
+    result = {"probabilities": output.tolist(), "top": top, "class_name": info.class_names[top]}
     Path(args.out).write_text(json.dumps(result))
 
 
@@ -120,11 +118,10 @@ def timed_velocity(
     model: Path, batch: int, threads: int, fixed_batch: bool
 ) -> Callable[[float], float]:
     """A function of t that runs one guided velocity evaluation and returns its milliseconds."""
-    info = metadata(model)
-    size, channels = int(info["image_size"]), int(info["channels"])
+    info = read_info(GeneratorInfo, model)
     session = open_session(model, threads, batch if fixed_batch else 0)
-    velocity = guided_velocity(session, json.loads(info["input_names"]), 0, 4.0, batch)
-    x = np.random.default_rng(0).standard_normal((batch, channels, size, size), np.float32)
+    velocity = guided_velocity(session, list(info.input_names), 0, 4.0, batch)
+    x = np.random.default_rng(0).standard_normal((batch, *info.sample_shape), np.float32)
     velocity(x, 0.0)  # warm-up: the first run allocates
 
     def timed(t: float) -> float:
