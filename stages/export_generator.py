@@ -11,11 +11,12 @@ import onnx
 
 from pipeline.errors import PipelineError
 from pipeline.files import atomic_path
-from pipeline.generator import export
+from pipeline.generator import export, graph
 from pipeline.generator.graph import ExportMetrics, GeneratorInfo
 from pipeline.generator.sampling import SampleParams, save_grid
 from pipeline.generator.weights import load_generator
 from pipeline.project import paths
+from pipeline.project.registry import log_onnx_model
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
 from pipeline.records import write_record
 from pipeline.runtime.models import read_info, summarize
@@ -76,6 +77,7 @@ def main(params: Params) -> None:
     with mlflow_run("export_generator", asdict(params)) as tracker:
         log_metrics(tracker, asdict(metrics))
         tracker.log_artifact(str(GRID))
+        log_onnx_model(paths.GENERATOR_ONNX, "generator", graph.random_inputs(info, 2, config.seed))
 
 
 if __name__ == "__main__":

@@ -11,14 +11,16 @@ import onnx
 
 from pipeline.classifier import convert
 from pipeline.classifier.evaluation import KerasToOnnxMetrics, parity
+from pipeline.classifier.graph import INPUT_NAME
 from pipeline.data.images import ImageSet
 from pipeline.errors import LOG_FORMAT
 from pipeline.files import atomic_path, write_text
 from pipeline.project import paths
+from pipeline.project.registry import log_onnx_model
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
 from pipeline.records import write_record
 from pipeline.runtime.models import summarize
-from pipeline.runtime.sessions import batched, open_session, predictor
+from pipeline.runtime.sessions import batched, open_session, predictor, to_input
 from pipeline.schema import bounded
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ def main(params: Params) -> None:
         log_metrics(tracker, dataclasses.asdict(metrics))
         tracker.log_dict(dataclasses.asdict(summary), "model_summary.json")
         tracker.log_artifact(str(paths.CONVERSION_LOG))
+        log_onnx_model(paths.ONNX_MODEL, "resnet8", {INPUT_NAME: to_input(images[:2])})
 
 
 if __name__ == "__main__":

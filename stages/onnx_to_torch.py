@@ -10,12 +10,12 @@ import logging
 from dataclasses import asdict, dataclass
 
 from pipeline.classifier.evaluation import OnnxToTorchMetrics, parity
-from pipeline.classifier.graph import BATCH_DIM
 from pipeline.classifier.torch_export import convert_file, torch_predictor
 from pipeline.data.images import ImageSet
 from pipeline.project import paths
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
 from pipeline.records import write_record
+from pipeline.runtime.models import BATCH_DIM
 from pipeline.runtime.sessions import RuntimeParams, batched, open_session, predictor
 from pipeline.schema import bounded
 

@@ -8,12 +8,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pipeline.classifier import evaluation
-from pipeline.classifier.graph import ClassifierInfo
+from pipeline.classifier.graph import INPUT_NAME, ClassifierInfo
 from pipeline.data.images import ImageSet
 from pipeline.files import write_json
 from pipeline.generator import graph
 from pipeline.generator.graph import GeneratorInfo
 from pipeline.project import paths
+from pipeline.project.registry import log_onnx_model
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
 from pipeline.records import write_record
 from pipeline.runtime import quantization
@@ -44,10 +45,10 @@ class Params:
 def main(params: Params) -> None:
     config, threads, batch = params.quantize, params.runtime.threads, params.runtime.batch_size
     classifiers = {  # each classifier, quantised with images of the data it learnt
-        "converted": (paths.CONVERTED_VARIANTS, paths.CIFAR10_TRAIN, paths.CIFAR10_TEST),
-        "trained": (paths.CLASSIFIER_VARIANTS, paths.TRAIN_IMAGES, paths.TEST_IMAGES),
+        "resnet8": (paths.CONVERTED_VARIANTS, paths.CIFAR10_TRAIN, paths.CIFAR10_TEST),
+        "classifier": (paths.CLASSIFIER_VARIANTS, paths.TRAIN_IMAGES, paths.TEST_IMAGES),
     }
-    measured = {}
+    measured, examples = {}, {}
     for name, (variants, train_path, test_path) in classifiers.items():
         train = ImageSet.load(train_path)
         pick = np.random.default_rng(config.seed).choice(
@@ -58,11 +59,13 @@ def main(params: Params) -> None:
         if read_info(ClassifierInfo, variants["fp32"]).class_names == sets["test"].class_names:
             sets["perf"] = ImageSet.load(paths.CIFAR10_PERF)  # the perf subset is CIFAR-10's
         measured[name] = evaluation.compare_variants(variants, sets, threads, batch)
+        examples[name] = {INPUT_NAME: to_input(sets["test"].images[:2])}
     generators = paths.GENERATOR_VARIANTS
     quantization.quantize_generator(generators)
     info = read_info(GeneratorInfo, generators["fp32"])
     metrics = QuantizeMetrics(
-        **measured,
+        converted=measured["resnet8"],
+        trained=measured["classifier"],
         generator=graph.compare_variants(generators, threads, config.generator_batch_size,
                                          config.seed),
     )  # fmt: skip
@@ -85,6 +88,12 @@ def main(params: Params) -> None:
     with mlflow_run("quantize", asdict(params)) as tracker:
         log_metrics(tracker, asdict(metrics))
         log_metrics(tracker, timing)
+        for family, (variants, *_) in classifiers.items():
+            for precision in ("int8", "fp16"):
+                log_onnx_model(variants[precision], f"{family}-{precision}", examples[family])
+        for precision in ("int8", "fp16"):
+            log_onnx_model(generators[precision], f"generator-{precision}",
+                           {name: value[:2] for name, value in inputs.items()})  # fmt: skip
 
 
 if __name__ == "__main__":

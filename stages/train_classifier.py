@@ -9,15 +9,16 @@ from dataclasses import asdict, dataclass
 from pipeline.classifier import training
 from pipeline.classifier.evaluation import write_confusion_rows
 from pipeline.classifier.export import export_onnx
-from pipeline.classifier.graph import ClassifierInfo
+from pipeline.classifier.graph import INPUT_NAME, ClassifierInfo
 from pipeline.classifier.resnet import ResNetConfig, SavedClassifier
 from pipeline.data.images import ImageSet
 from pipeline.files import write_csv
 from pipeline.project import dvcfile, paths
+from pipeline.project.registry import log_onnx_model
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
 from pipeline.records import write_record
 from pipeline.runtime.models import read_info
-from pipeline.runtime.sessions import RuntimeParams
+from pipeline.runtime.sessions import RuntimeParams, to_input
 from pipeline.training.checkpoint import run_identity
 from pipeline.training.loop import train
 from pipeline.training.sampler import save_draws
@@ -79,6 +80,7 @@ def main(params: Params) -> None:
         for epoch_number, loss, ema, raw in rows:
             values = {"train_loss": loss, "val_accuracy_ema": ema, "val_accuracy_raw": raw}
             tracker.log_metrics(values, step=epoch_number)
+        log_onnx_model(paths.CLASSIFIER_ONNX, "classifier", {INPUT_NAME: to_input(test.images[:2])})
 
 
 if __name__ == "__main__":

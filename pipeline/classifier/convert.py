@@ -8,10 +8,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from pipeline.classifier.graph import BATCH_DIM, INPUT_NAME, INPUT_RANGE, LAYOUT, ClassifierInfo
+from pipeline.classifier.graph import INPUT_NAME, classifier_info
 from pipeline.data.images import CHANNELS
 from pipeline.files import require_file
-from pipeline.runtime.models import ModelError, canonicalize, remove_dead_nodes, write_info
+from pipeline.runtime.models import (
+    BATCH_DIM,
+    ModelError,
+    canonicalize,
+    remove_dead_nodes,
+    write_info,
+)
 
 OUTPUT_NAME = "probabilities"
 
@@ -42,17 +48,7 @@ def keras_to_onnx(keras_model, opset: int, class_names: tuple[str, ...]) -> onnx
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM  # tf2onnx names it unk__N
     freeze_reshapes(model)
     canonicalize(model)
-    info = ClassifierInfo(
-        role="classifier",
-        class_names=tuple(class_names),
-        output_name=OUTPUT_NAME,
-        image_size=size,
-        channels=CHANNELS,
-        layout=LAYOUT,
-        input_name=INPUT_NAME,
-        input_range=INPUT_RANGE,
-        output_kind="probabilities",
-    )
+    info = classifier_info(class_names, size, OUTPUT_NAME, "probabilities")
     write_info(model, info)
     onnx.checker.check_model(model, full_check=True)
     return model

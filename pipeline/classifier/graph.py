@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from pipeline.data.images import CHANNELS
 from pipeline.runtime.models import ModelInfo
 
 INPUT_NAME = "input"
-BATCH_DIM = "batch"
 INPUT_RANGE = (0.0, 255.0)  # raw pixel values, no scaling
 LAYOUT = "NHWC"
 OutputKind = Literal["probabilities", "logits"]
@@ -27,3 +27,20 @@ class ClassifierInfo(ModelInfo):
     input_name: str
     input_range: tuple[float, float]
     output_kind: OutputKind  # what the output holds: readers take a softmax of logits
+
+
+def classifier_info(
+    class_names: tuple[str, ...], image_size: int, output_name: str, output_kind: OutputKind
+) -> ClassifierInfo:
+    """What every form of the classifier records: raw 0..255 NHWC RGB images in."""
+    return ClassifierInfo(
+        role="classifier",
+        class_names=tuple(class_names),
+        output_name=output_name,
+        image_size=image_size,
+        channels=CHANNELS,
+        layout=LAYOUT,
+        input_name=INPUT_NAME,
+        input_range=INPUT_RANGE,
+        output_kind=output_kind,
+    )

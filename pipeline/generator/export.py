@@ -3,11 +3,9 @@ sampler needs, and how closely the exported graph (or a quantised copy) follows 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 
@@ -29,7 +27,7 @@ from pipeline.generator.sampling import (
     to_uint8,
     torch_velocity,
 )
-from pipeline.runtime.models import write_info
+from pipeline.runtime.export import export_onnx as export_graph
 
 
 def graph_info(model: DiT, class_names: tuple[str, ...]) -> GeneratorInfo:
@@ -49,11 +47,7 @@ def graph_info(model: DiT, class_names: tuple[str, ...]) -> GeneratorInfo:
 
 
 def export_onnx(model: DiT, class_names: tuple[str, ...], path: Path, opset: int) -> None:
-    """Export the guided velocity (x, t, y, guidance_scale) -> velocity with a dynamic batch.
-
-    Uses the TorchScript-based exporter (dynamo=False), which needs only the onnx package, with
-    an example batch of 2: a batch of 1 lets the tracer specialise on size-1 axes.
-    """
+    """Export the guided velocity (x, t, y, guidance_scale) -> velocity with a dynamic batch."""
     cfg = model.config
     example = (
         torch.zeros(2, cfg.channels, cfg.image_size, cfg.image_size),
@@ -61,23 +55,8 @@ def export_onnx(model: DiT, class_names: tuple[str, ...], path: Path, opset: int
         torch.zeros(2, dtype=torch.int64),
         torch.ones(2),
     )
-    dynamic_axes = {name: {0: "batch"} for name in (*INPUT_NAMES, OUTPUT_NAME)}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            GuidedDiT(model).eval(),
-            example,
-            str(path),
-            input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME],
-            dynamic_axes=dynamic_axes,
-            opset_version=opset,
-            dynamo=False,
-        )
-    exported = onnx.load(str(path))
-    write_info(exported, graph_info(model, class_names))
-    onnx.checker.check_model(exported, full_check=True)
-    onnx.save(exported, str(path))
+    names = (INPUT_NAMES, (OUTPUT_NAME,))
+    export_graph(GuidedDiT(model), example, path, names, opset, graph_info(model, class_names))
 
 
 def velocity_difference(
@@ -101,7 +80,8 @@ def sample_parity(
     )
     labels = class_labels(c.num_classes, sample.per_class)
     runs = [
-        solve(velocity(runner, labels, sample.guidance_scale), noise, sample.steps, sample.solver)
+        solve(velocity(runner, labels, sample.guidance), noise, sample.steps, sample.solver,
+              sample.time_shift)
         for velocity, runner in ((torch_velocity, model), (onnx_velocity, session))
-    ]
+    ]  # fmt: skip
     return to_uint8(runs[0]), to_uint8(runs[1]), float((runs[0] - runs[1]).abs().max())

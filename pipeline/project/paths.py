@@ -45,21 +45,16 @@ MODEL_CARD = REPORTS / "model_card.md"
 VALIDATION_REPORT = REPORTS / "validation.md"
 GENERATOR_ONNX = MODELS / "dit.onnx"
 QUANTIZED = MODELS / "quantized"
-CONVERTED_VARIANTS = {
-    "fp32": ONNX_MODEL,
-    "int8": QUANTIZED / "resnet8_int8.onnx",
-    "fp16": QUANTIZED / "resnet8_fp16.onnx",
-}
-CLASSIFIER_VARIANTS = {
-    "fp32": CLASSIFIER_ONNX,
-    "int8": QUANTIZED / "classifier_int8.onnx",
-    "fp16": QUANTIZED / "classifier_fp16.onnx",
-}
-GENERATOR_VARIANTS = {
-    "fp32": GENERATOR_ONNX,
-    "int8": QUANTIZED / "dit_int8.onnx",
-    "fp16": QUANTIZED / "dit_fp16.onnx",
-}
+
+
+def variants(fp32: Path, stem: str) -> dict[str, Path]:
+    """A model's file and its quantised copies, by precision."""
+    return {"fp32": fp32, **{p: QUANTIZED / f"{stem}_{p}.onnx" for p in ("int8", "fp16")}}
+
+
+CONVERTED_VARIANTS = variants(ONNX_MODEL, "resnet8")
+CLASSIFIER_VARIANTS = variants(CLASSIFIER_ONNX, "classifier")
+GENERATOR_VARIANTS = variants(GENERATOR_ONNX, "dit")
 
 # Queued DVC experiments run in temporary copies of the project under this folder.
 QUEUE_WORKSPACE = Path(".dvc") / "tmp" / "exps"

@@ -19,6 +19,7 @@ from pipeline.files import require_file
 from pipeline.schema import SchemaError, parse
 
 Info = TypeVar("Info", bound="ModelInfo")
+BATCH_DIM = "batch"  # the name every exported graph gives its batch axis
 
 
 class ModelError(PipelineError):

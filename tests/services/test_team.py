@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -272,6 +273,41 @@ def test_artifacts_travel_through_the_server_into_its_artifact_store(
             assert stored.read_bytes() == original
     for local_store in ("mlflow.db", "mlartifacts", "mlruns"):
         assert not (project.path / local_store).exists()
+
+
+def test_validate_registers_every_model_and_only_a_pass_moves_the_champion(
+    project: Project, runs: dict, mlflow_server: TrackingServer
+) -> None:
+    import mlflow.onnx
+    import onnxruntime as ort
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=mlflow_server.uri)
+    names = [f"{family}{suffix}" for family in ("classifier", "resnet8", "generator")
+             for suffix in ("", "-int8", "-fp16")]  # fmt: skip
+    champions = {name: client.get_model_version_by_alias(name, "champion") for name in names}
+    assert all(version.tags["passed"] == "True" for version in champions.values())
+    # the model validate registered is the one its stage logged, not a copy it logged itself
+    assert client.get_logged_model(champions["classifier"].model_id).source_run_id == (
+        runs["train_classifier"].info.run_id
+    )
+
+    failing = ["-S", "validate.enforce=false", "-S", "validate.gates.perf_accuracy_min=0.99"]
+    project.dvc("exp", "run", *failing)
+    assert project.metrics("validate")["failing"] == "classifier_perf_accuracy"
+    for name, champion in champions.items():
+        candidate = client.get_model_version_by_alias(name, "candidate")
+        assert int(candidate.version) > int(champion.version), name
+        assert client.get_model_version_by_alias(name, "champion").version == champion.version
+
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    loaded = mlflow.onnx.load_model("models:/classifier@champion")
+    images = np.load(project.path / "data/images/test.npz")["images"][:4].astype(np.float32)
+    feed = {"input": images}
+    served = ort.InferenceSession(loaded.SerializeToString(), providers=["CPUExecutionProvider"])
+    local = ort.InferenceSession(str(project.path / "models/classifier.onnx"),
+                                 providers=["CPUExecutionProvider"])  # fmt: skip
+    np.testing.assert_array_equal(served.run(None, feed)[0], local.run(None, feed)[0])
 
 
 def server_down(project: Project) -> dict[str, str]:
