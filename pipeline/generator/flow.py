@@ -6,6 +6,7 @@ velocity to predict is v = x1 - x0.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -80,40 +81,43 @@ def _time(x: Tensor, value: float) -> Tensor:
     return torch.full((x.shape[0],), value, device=x.device, dtype=torch.float32)
 
 
-@torch.no_grad()
-def euler(velocity_fn: VelocityFn, noise: Tensor, steps: int) -> Tensor:
-    """Integrate dx/dt = v(x, t) from t=0 (noise) to t=1 with explicit Euler steps."""
-    dt = _step_size(steps)
-    x = noise
-    for i in range(steps):
-        x = x + dt * velocity_fn(x, _time(x, i * dt))
-    return x
-
-
-@torch.no_grad()
-def heun(velocity_fn: VelocityFn, noise: Tensor, steps: int) -> Tensor:
-    """Integrate from t=0 to t=1 with Heun's method (two velocity calls per step)."""
-    dt = _step_size(steps)
-    x = noise
-    for i in range(steps):
-        v0 = velocity_fn(x, _time(x, i * dt))
-        v1 = velocity_fn(x + dt * v0, _time(x, (i + 1) * dt))
-        x = x + dt * 0.5 * (v0 + v1)
-    return x
-
-
-def _step_size(steps: int) -> float:
+def time_grid(steps: int, shift: float = 1.0) -> list[float]:
+    """steps + 1 flow times from 0 (noise) to 1 (data): uniform u, mapped to
+    t = u / (1 + (shift - 1)(1 - u)), so that shift > 1 takes more of the steps near the noise
+    (SD3's shift, in this convention)."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    return 1.0 / steps
+    return [u / (1 + (shift - 1) * (1 - u)) for u in (i / steps for i in range(steps + 1))]
+
+
+@torch.no_grad()
+def euler(velocity_fn: VelocityFn, noise: Tensor, times: list[float]) -> Tensor:
+    """Integrate dx/dt = v(x, t) over the grid `times` (0 to 1) with explicit Euler steps."""
+    x = noise
+    for t0, t1 in itertools.pairwise(times):
+        x = x + (t1 - t0) * velocity_fn(x, _time(x, t0))
+    return x
+
+
+@torch.no_grad()
+def heun(velocity_fn: VelocityFn, noise: Tensor, times: list[float]) -> Tensor:
+    """Integrate over the grid `times` with Heun's method (two velocity calls per step)."""
+    x = noise
+    for t0, t1 in itertools.pairwise(times):
+        v0 = velocity_fn(x, _time(x, t0))
+        v1 = velocity_fn(x + (t1 - t0) * v0, _time(x, t1))
+        x = x + (t1 - t0) * 0.5 * (v0 + v1)
+    return x
 
 
 SOLVERS = {"euler": euler, "heun": heun}
 EVALUATIONS_PER_STEP = {"euler": 1, "heun": 2}
 
 
-def solve(velocity_fn: VelocityFn, noise: Tensor, steps: int, solver: Solver) -> Tensor:
-    """Integrate noise to data with the named ODE solver."""
+def solve(
+    velocity_fn: VelocityFn, noise: Tensor, steps: int, solver: Solver, shift: float = 1.0
+) -> Tensor:
+    """Integrate noise to data with the named ODE solver over `steps` steps of time_grid."""
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; expected one of {sorted(SOLVERS)}")
-    return SOLVERS[solver](velocity_fn, noise, steps)
+    return SOLVERS[solver](velocity_fn, noise, time_grid(steps, shift))

@@ -41,7 +41,15 @@ CPU_V1_TRAIN = DiTTrainParams(
 CPU_V2_TRAIN = replace(
     CPU_V1_TRAIN, steps=5600, batch_size=32, lr=0.0016, warmup_steps=600, ema_decay=0.9975
 )
-SAMPLE = SampleParams(solver="euler", steps=20, guidance_scale=4.0, per_class=8, seed=1234)
+SAMPLE = SampleParams(
+    solver="euler",
+    steps=20,
+    guidance_scale=4.0,
+    guidance_interval=(0.0, 1.0),
+    time_shift=1.0,
+    per_class=8,
+    seed=1234,
+)
 
 CIFAR10 = DataParams(dataset="cifar10", species=None, classes=None, other_class=False,
                      image_size=32)  # fmt: skip
@@ -119,7 +127,7 @@ DEFAULT = "cpu-v2"  # the preset params.yaml holds
 def params_keys(preset: Preset) -> dict[str, Any]:
     """The preset as dotted params keys: train_dit.model.width, sample.steps, ..."""
     return {
-        key: value
+        key: list(value) if isinstance(value, tuple) else value
         for section, values in preset.items()
         for key, value in flatten(dataclasses.asdict(values), f"{section}.").items()
     }
@@ -138,6 +146,8 @@ def set_params_arguments(name: str) -> list[str]:
 
 def _yaml_scalar(value: Any) -> str:
     """How DVC's -S reads the value back (as YAML); no spaces, so `$(...)` can split the line."""
+    if isinstance(value, list):
+        return "[" + ",".join(map(_yaml_scalar, value)) + "]"
     return yaml.safe_dump(value).removesuffix("...\n").strip()
 
 

@@ -26,7 +26,7 @@ from pipeline.generator.graph import GeneratorInfo
 from pipeline.project import paths
 from pipeline.runtime.models import read_info
 from pipeline.runtime.sessions import open_session
-from pipeline.schema import bounded
+from pipeline.schema import SchemaError, bounded
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,37 @@ class SampleParams:
     solver: Solver
     steps: int = bounded(1, 1000)
     guidance_scale: float = bounded(0.0, 100.0)
+    guidance_interval: tuple[float, float] = bounded(0.0, 1.0)  # flow times guided; else s = 1
+    time_shift: float = bounded(0.1, 100.0)  # > 1: more of the steps near the noise
     per_class: int = bounded(1, 1000)  # images per class in the sample grid
     seed: int = bounded(0, 2**63 - 1)
+
+    def __post_init__(self) -> None:
+        interval = self.guidance_interval
+        if len(interval) != 2 or not interval[0] < interval[1]:
+            raise SchemaError(
+                f"sample.guidance_interval is {list(self.guidance_interval)}: give [low, high], "
+                "low < high, of flow times (0 noise, 1 data)"
+            )
+
+    @property
+    def guidance(self) -> Guidance:
+        return Guidance(self.guidance_scale, self.guidance_interval)
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Classifier-free guidance of scale s over the flow times [low, high]; elsewhere s = 1, the
+    plain conditional velocity (guidance applied in a limited interval, Kynkäänniemi et al.)."""
+
+    scale: float
+    interval: tuple[float, float] = (0.0, 1.0)
+
+    def scales(self, t: torch.Tensor) -> torch.Tensor:
+        """The scale for each sample at its time t (N,)."""
+        low, high = self.interval
+        inside = (t >= low) & (t <= high)
+        return torch.where(inside, torch.full_like(t, self.scale), torch.ones_like(t))  # (N,)
 
 
 def fixed_noise(count: int, shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -51,33 +80,32 @@ def class_labels(num_classes: int, per_class: int) -> torch.Tensor:
     return torch.arange(num_classes).repeat_interleave(per_class)  # (C * per_class,)
 
 
-def torch_velocity(model: DiT, labels: torch.Tensor, guidance_scale: float) -> VelocityFn:
-    """velocity_fn(x, t) of a DiT guided towards labels (N,) with scale s.
+def torch_velocity(model: DiT, labels: torch.Tensor, guidance: Guidance) -> VelocityFn:
+    """velocity_fn(x, t) of a DiT guided towards labels (N,).
 
     s = 1 is the plain conditional model and s = 0 the unconditional (null-class) one.
     """
-    scale = torch.full(labels.shape, guidance_scale, dtype=torch.float32, device=labels.device)
-    return lambda x, t: model.forward_with_cfg(x, t, labels, scale)
+    return lambda x, t: model.forward_with_cfg(x, t, labels, guidance.scales(t))
 
 
 def onnx_velocity(
-    session: ort.InferenceSession, labels: torch.Tensor, guidance_scale: float
+    session: ort.InferenceSession, labels: torch.Tensor, guidance: Guidance
 ) -> VelocityFn:
     """velocity_fn(x, t) running the exported guided-velocity graph."""
     names = [value.name for value in session.get_inputs()]  # x, t, y, guidance_scale
     y = labels.numpy().astype(np.int64)
-    scale = np.full(len(y), guidance_scale, dtype=np.float32)
 
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        scale = guidance.scales(t).numpy()
         feed = dict(zip(names, (x.numpy().astype(np.float32), t.numpy(), y, scale), strict=True))
         return torch.from_numpy(session.run(None, feed)[0])
 
     return velocity
 
 
-def generate(velocity: VelocityFn, noise: torch.Tensor, solver: Solver, steps: int) -> np.ndarray:
-    """Integrate noise (N, C, H, W) to uint8 images (N, H, W, C)."""
-    return to_uint8(solve(velocity, noise, steps, solver))
+def generate(velocity: VelocityFn, noise: torch.Tensor, sample: SampleParams) -> np.ndarray:
+    """Integrate noise (N, C, H, W) to uint8 images (N, H, W, C) as `sample` says."""
+    return to_uint8(solve(velocity, noise, sample.steps, sample.solver, sample.time_shift))
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -126,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0))
+    parser.add_argument("--time-shift", type=float, default=1.0)
     parser.add_argument("--solver", choices=["euler", "heun"], default="euler")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise", type=Path, help="a float32 (N, C, H, W) .npy to start from")
@@ -148,8 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         noise = fixed_noise(args.count, shape, args.seed)
     labels = torch.full((len(noise),), index, dtype=torch.int64)
-    velocity = onnx_velocity(open_session(args.model, threads=0), labels, args.guidance)
-    samples = solve(velocity, noise, args.steps, args.solver)
+    guidance = Guidance(args.guidance, tuple(args.guidance_interval))
+    velocity = onnx_velocity(open_session(args.model, threads=0), labels, guidance)
+    samples = solve(velocity, noise, args.steps, args.solver, args.time_shift)
     if args.raw_out is not None:
         with atomic_path(args.raw_out) as tmp:
             np.save(tmp, samples.numpy())

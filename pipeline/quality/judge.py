@@ -86,9 +86,9 @@ class Judge:
         images = []
         for c in range(len(info.class_names)):
             labels = torch.full((per_class,), c, dtype=torch.int64)
-            velocity = onnx_velocity(session, labels, sample.guidance_scale)
+            velocity = onnx_velocity(session, labels, sample.guidance)
             noise = fixed_noise(per_class, info.sample_shape, seed + c)
-            images.append(generate(velocity, noise, sample.solver, sample.steps))
+            images.append(generate(velocity, noise, sample))
         return np.concatenate(images)
 
     def features(self, images: np.ndarray) -> np.ndarray:

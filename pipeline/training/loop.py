@@ -146,7 +146,9 @@ class Run:
 
     def learning_rate(self, step: int) -> float:
         p = self.params
-        lr = lr_at(step, base_lr=p.lr, warmup_steps=p.warmup_steps, total_steps=self.steps,
+        # a run shorter than the warm-up (a small dataset) warms up over the whole run
+        warmup = min(p.warmup_steps, self.steps)
+        lr = lr_at(step, base_lr=p.lr, warmup_steps=warmup, total_steps=self.steps,
                    min_lr=p.min_lr)  # fmt: skip
         for group in self.optimizer.param_groups:
             group["lr"] = lr

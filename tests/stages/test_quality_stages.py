@@ -40,7 +40,7 @@ def test_validate_without_upstream_metrics_names_the_stage_to_run(tmp_path: Path
             {**PARAMS["validate"]["gates"], "fid_max": 1},
             "validate.gates: unknown key(s) ['fid_max']",
         ),
-        ("class_map", {"cat": 3}, "validate.class_map.cat: expected str"),
+        ("bootstrap_rounds", "many", "validate.bootstrap_rounds: expected int"),
         (
             "sweep",
             {**PARAMS["validate"]["sweep"], "heun_steps": 0},

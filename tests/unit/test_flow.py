@@ -11,8 +11,10 @@ from pipeline.generator.flow import (
     heun,
     sample_time,
     solve,
+    time_grid,
 )
-from pipeline.generator.sampling import torch_velocity
+from pipeline.generator.sampling import Guidance, SampleParams, torch_velocity
+from pipeline.schema import SchemaError
 from tests.conftest import tiny_dit
 
 SMALL = tiny_dit(width=16, depth=1)
@@ -152,7 +154,7 @@ def test_loss_backpropagates_into_the_model():
 def test_euler_exact_for_constant_velocity():
     noise = torch.randn(2, 3, 8, 8)
     velocity = torch.randn(2, 3, 8, 8)
-    out = euler(lambda x, t: velocity, noise, steps=4)
+    out = euler(lambda x, t: velocity, noise, time_grid(4))
     torch.testing.assert_close(out, noise + velocity)
 
 
@@ -164,8 +166,8 @@ def test_euler_one_step_reaches_the_data_point_on_the_straight_path():
         # For a single data point the marginal velocity is (x1 - x) / (1 - t)
         return (x1 - x) / (1 - t.view(-1, 1, 1, 1))
 
-    torch.testing.assert_close(euler(true_velocity, x0, steps=1), x1)
-    torch.testing.assert_close(euler(true_velocity, x0, steps=5), x1)
+    torch.testing.assert_close(euler(true_velocity, x0, time_grid(1)), x1)
+    torch.testing.assert_close(euler(true_velocity, x0, time_grid(5)), x1)
 
 
 def test_velocity_fn_gets_per_sample_times_from_zero_to_one():
@@ -175,10 +177,10 @@ def test_velocity_fn_gets_per_sample_times_from_zero_to_one():
         times.append(t.clone())
         return torch.zeros_like(x)
 
-    euler(record, torch.zeros(3, 1), steps=4)
+    euler(record, torch.zeros(3, 1), time_grid(4))
     assert [t.tolist() for t in times] == [[v] * 3 for v in (0.0, 0.25, 0.5, 0.75)]
     times.clear()
-    heun(record, torch.zeros(3, 1), steps=2)
+    heun(record, torch.zeros(3, 1), time_grid(2))
     assert [t[0].item() for t in times] == [0.0, 0.5, 0.5, 1.0]
 
 
@@ -186,7 +188,7 @@ def test_heun_is_exact_for_velocity_linear_in_time():
     noise = torch.randn(2, 4)
     # v = a + b t integrates exactly to x0 + a + b / 2 under the trapezoidal rule
     a, b = torch.randn(2, 4), torch.randn(2, 4)
-    out = heun(lambda x, t: a + b * t.view(-1, 1), noise, steps=1)
+    out = heun(lambda x, t: a + b * t.view(-1, 1), noise, time_grid(1))
     torch.testing.assert_close(out, noise + a + b / 2)
 
 
@@ -197,8 +199,8 @@ def test_heun_beats_euler_on_a_curved_path():
         return x  # dx/dt = x, exact x(1) = e
 
     exact = torch.exp(torch.ones(1, 1))
-    euler_err = (euler(v, noise, 4) - exact).abs().item()
-    heun_err = (heun(v, noise, 4) - exact).abs().item()
+    euler_err = (euler(v, noise, time_grid(4)) - exact).abs().item()
+    heun_err = (heun(v, noise, time_grid(4)) - exact).abs().item()
     assert heun_err < euler_err / 5
 
 
@@ -211,7 +213,17 @@ def test_solve_dispatches_and_rejects_unknown_solvers():
     with pytest.raises(ValueError, match="rk4"):
         solve(lambda x, t: velocity, noise, 3, "rk4")
     with pytest.raises(ValueError, match="steps"):
-        euler(lambda x, t: velocity, noise, 0)
+        solve(lambda x, t: velocity, noise, 0, "euler")
+
+
+def test_the_time_grid_runs_from_noise_to_data_and_a_shift_crowds_the_noise_end() -> None:
+    assert time_grid(4) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    shifted = time_grid(4, shift=3.0)
+    assert shifted[0] == 0.0 and shifted[-1] == 1.0 and shifted == sorted(shifted)
+    assert shifted[1] == pytest.approx(0.25 / (1 + 2 * 0.75))  # 0.1: a short first step
+    torch.testing.assert_close(
+        euler(lambda x, t: torch.ones_like(x), torch.zeros(2, 1), shifted), torch.ones(2, 1)
+    )
 
 
 def test_torch_velocity_matches_forward_with_cfg():
@@ -219,9 +231,24 @@ def test_torch_velocity_matches_forward_with_cfg():
     x = torch.randn(2, 3, 8, 8)
     t = torch.tensor([0.2, 0.7])
     labels = torch.tensor([0, 2])
-    fn = torch_velocity(model, labels, 2.5)
+    fn = torch_velocity(model, labels, Guidance(2.5))
     expected = model.forward_with_cfg(x, t, labels, torch.full((2,), 2.5))
     torch.testing.assert_close(fn(x, t), expected)
     out = solve(fn, torch.randn(2, 3, 8, 8), steps=2, solver="heun")
     assert out.shape == (2, 3, 8, 8)
     assert torch.isfinite(out).all()
+
+
+def test_guidance_outside_its_interval_is_the_plain_conditional_velocity() -> None:
+    model = _model().eval()
+    x, labels = torch.randn(2, 3, 8, 8), torch.tensor([0, 2])
+    late = torch_velocity(model, labels, Guidance(4.0, (0.5, 1.0)))
+    early, inside = torch.full((2,), 0.2), torch.full((2,), 0.7)
+    torch.testing.assert_close(late(x, early), model(x, early, labels))
+    expected = model.forward_with_cfg(x, inside, labels, torch.full((2,), 4.0))
+    torch.testing.assert_close(late(x, inside), expected)
+
+
+def test_a_guidance_interval_that_is_not_low_then_high_is_refused() -> None:
+    with pytest.raises(SchemaError, match=r"sample.guidance_interval is \[0.8, 0.2\]"):
+        SampleParams("euler", 20, 4.0, (0.8, 0.2), 1.0, 8, 0)

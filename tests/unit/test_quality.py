@@ -127,3 +127,10 @@ def test_bootstrap_interval_brackets_the_spread_of_the_estimate() -> None:
     assert result.ci95_low < 3.0 < result.ci95_high
     assert result.ci95_high - result.ci95_low < 2.0
     assert bootstrap_frechet(a, b, rounds=100, seed=0) == result
+
+
+def test_the_bootstrap_interval_holds_the_estimate_despite_the_resampling_bias() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16))  # one distribution: d ~ 0
+    result = bootstrap_frechet(a, b, rounds=100, seed=0)
+    assert result.ci95_low <= result.value <= result.ci95_high
