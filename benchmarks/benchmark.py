@@ -28,7 +28,9 @@ import yaml
 
 from pipeline.classifier.convert import load_keras
 from pipeline.classifier.graph import INPUT_NAME
+from pipeline.classifier.resnet import ResNet8, ResNetConfig
 from pipeline.classifier.torch_export import load_torch, torch_predictor
+from pipeline.classifier.training import augment
 from pipeline.data.images import ImageSet
 from pipeline.data.sources import mirror_from_env
 from pipeline.files import read_json, write_json
@@ -63,13 +65,44 @@ def classifier_speed(batch_size: int, rounds: int, threads: int) -> dict:
     keras_model = load_keras(paths.KERAS_MODEL)
     torch_model = torch_predictor(load_torch(paths.TORCH_MODEL))
     runs: dict[str, Callable[[], object]] = {}
-    for name, path in paths.CONVERTED_VARIANTS.items():
-        session = open_session(path, threads)
-        runs[f"onnxruntime {name}"] = lambda s=session: s.run(None, {INPUT_NAME: images})
+    for family, variants in (
+        ("", paths.CONVERTED_VARIANTS),
+        ("trained ", paths.CLASSIFIER_VARIANTS),
+    ):
+        for name, path in variants.items():
+            session = open_session(path, threads)
+            runs[f"{family}onnxruntime {name}"] = lambda s=session: s.run(
+                None, {INPUT_NAME: images}
+            )
     runs["keras predict"] = lambda: keras_model.predict(images, batch_size=batch_size, verbose=0)
     runs["onnx2torch (torch.export)"] = lambda: torch_model(images)
     rates = interleaved_throughput(runs, batch_size, rounds)
     return table(f"ResNet-8, batch {batch_size}", rates, "onnxruntime fp32")
+
+
+def classifier_training_speed(rounds: int) -> dict:
+    """train_classifier's step (augmentation, forward, backward, AdamW) in fp32 and under bf16
+    autocast, taking turns."""
+    shape = ResNetConfig(width=16, mirror_average=True, image_size=32, num_classes=10)
+    images = torch.from_numpy(ImageSet.load(paths.TRAIN_IMAGES).images[:4096])
+    labels = torch.randint(0, 10, (128,))
+    steps = {}
+    for precision in ("fp32", "bf16"):
+        model = ResNet8(shape).to(memory_format=torch.channels_last)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        rng = torch.Generator().manual_seed(0)
+
+        def step(model=model, optimizer=optimizer, rng=rng, bf16=precision == "bf16"):
+            x = augment(images[torch.randint(0, len(images), (128,), generator=rng)], 4, rng)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = torch.nn.functional.cross_entropy(model(x).float(), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        steps[f"classifier step {precision}"] = step
+    rates = interleaved_throughput(steps, 128, rounds)
+    return table("train_classifier step (ResNet-8, batch 128)", rates, "classifier step fp32")
 
 
 def classifier_accuracy(threads: int) -> dict[str, float]:
@@ -101,7 +134,7 @@ def default_preset() -> Preset:
 
 
 def image_size() -> int:
-    return read_document()["train_dit"]["data"]["image_size"]
+    return read_document()["data"]["image_size"]
 
 
 def training_speed(rounds: int) -> dict:
@@ -136,7 +169,7 @@ def stage_images_per_s(preset: Preset, steps: int, processes: int = 1) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp), only=CODE)
         (project / "data").mkdir()
-        (project / "data" / "cifar10").symlink_to(paths.CIFAR10_TRAIN.parent.resolve())
+        (project / "data" / "images").symlink_to(paths.TRAIN_IMAGES.parent.resolve())
         train = preset["train_dit.train"]
         short = dataclasses.replace(
             train, steps=steps, checkpoint_every=steps, warmup_steps=min(steps, train.warmup_steps)
@@ -154,29 +187,35 @@ def stage_images_per_s(preset: Preset, steps: int, processes: int = 1) -> float:
         return read_json(project / "reports" / "timing" / "train_dit.json")["images_per_s"]
 
 
-def generator_cost(baseline: str, rounds: int, threads: int, images: int = 12_800) -> dict:
-    """The default generator against preset `baseline` on what it costs: training (train_dit's
-    own loop on `images` images, configurations taking turns, so train_dit's time is
-    steps x batch / rate) and a sampled image (guided evaluations x ONNX Runtime's time per
-    evaluation), each measured side by side."""
-    configs = {"default": default_preset(), baseline: PRESETS[baseline]}
+def generator_costs(configs: dict[str, Preset], rounds: int, threads: int,
+                    images: int = 12_800) -> dict[str, dict]:  # fmt: skip
+    """What each configuration costs, measured side by side in this one run: training
+    (train_dit's own loop on `images` images, configurations taking turns; its minutes are
+    steps x batch / rate) and a sampled image (guided evaluations x ONNX Runtime's time each)."""
     measured: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(rounds):
         for name, preset in configs.items():
             batch = preset["train_dit.train"].batch_size
             measured[name].append(stage_images_per_s(preset, images // batch))
-    train_rates = {name: float(np.median(rates)) for name, rates in measured.items()}
     sample_rates = sampling_rates(configs, rounds, threads)
-    result = {}
+    costs = {}
     for name, preset in configs.items():
         train, sample = preset["train_dit.train"], preset["sample"]
+        rate = float(np.median(measured[name]))
         evaluations = sample.steps * EVALUATIONS_PER_STEP[sample.solver]
-        result[name] = {
-            "train_images_per_s": round(train_rates[name], 1),
-            "train_minutes": round(train.steps * train.batch_size / train_rates[name] / 60, 2),
+        costs[name] = {
+            "train_images_per_s": round(rate, 1),
+            "train_minutes": round(train.steps * train.batch_size / rate / 60, 2),
             "guided_evaluations_per_image": evaluations,
             "sampling_ms_per_image": round(1000 * evaluations / sample_rates[name], 2),
         }
+    return costs
+
+
+def generator_cost(baseline: str, rounds: int, threads: int) -> dict:
+    """The default generator against preset `baseline`, side by side."""
+    result = generator_costs({"default": default_preset(), baseline: PRESETS[baseline]}, rounds,
+                             threads)  # fmt: skip
     ratios = {
         key: round(result["default"][key] / result[baseline][key], 2)
         for key in ("train_minutes", "sampling_ms_per_image")
@@ -236,13 +275,24 @@ def pipeline_wall_time() -> dict:
     return {"noop_s": round(noop, 1), "from_clean_min": round(clean / 60, 1)}
 
 
+def cpu_model() -> str:
+    """The CPU's model name and architecture, and which wide-vector units it has."""
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    names = [line.split(":", 1)[1].strip() for line in text.splitlines()
+             if line.startswith("model name")]  # fmt: skip
+    units = [f for f in ("avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f" {f}" in text]
+    model = names[0] if names else platform.processor() or "unknown CPU"
+    return f"{model} ({platform.machine()}; {', '.join(units) or 'no AVX-512'})"
+
+
 def machine(threads: int) -> dict:
     flags = {
         "avx512_bf16": torch.cpu._is_avx512_bf16_supported(),
         "amx": torch.cpu._is_amx_tile_supported(),
     }
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "threads": threads,
         "cpu_flags": flags,
@@ -271,6 +321,7 @@ def main() -> None:
     results["classifier_accuracy"] = classifier_accuracy(args.threads)
     results["generator_batch_16"] = generator_speed(16, args.rounds, args.threads)
     results["train_step"] = training_speed(max(3, args.rounds // 4))
+    results["classifier_train_step"] = classifier_training_speed(max(3, args.rounds // 4))
     results["generator_cost"] = generator_cost("cpu-v1", rounds=3, threads=args.threads)
     results["distributed"] = distributed_speed((1, 2), steps=100, rounds=2)
     if args.pipeline:

@@ -1,14 +1,16 @@
-"""The generator's ablation: experiments from `dvc exp show`, one row each, kept in a report.
+"""The generator's ablation: experiments from `dvc exp show`, one row each, failing ones
+included, with what each costs measured side by side in one benchmark run.
 
     python -m tools.ablation exp-a exp-b main=cpu-v2    # writes reports/ablation.json
 
-An argument names an experiment (or a branch's commit), optionally `=LABEL` for its row.
+An argument names an experiment (or a branch's commit), optionally `=LABEL` for its row; the
+first is the control that the others are compared with.
 
-Each row holds what `dvc exp show` records of the experiment (the generator params that differ
-from the first experiment's, and the judged quality with its intervals) and, from the
-experiment's own commit, what it cost: `train_dit`'s wall time and the generator's time per
-guided evaluation (the conditional and the null velocity, in one batch). Sampling cost per
-image is guided evaluations (1 per Euler step, 2 per Heun step) times that time.
+Each row holds what `dvc exp show` records of the experiment: the generator and sampling params
+that differ from the control's, the judged quality with its intervals, the worst class, the
+judge's own accuracy on real images (the ceiling), and which gates failed. What a row costs is
+measured here, all rows side by side in this one run (`benchmarks.benchmark.generator_costs`):
+`train_dit`'s own loop on the same images, and a sampled image's guided evaluations.
 `python -m tools.readme` turns the report into the README's table.
 """
 
@@ -24,7 +26,11 @@ from typing import Any
 
 import yaml
 
-from pipeline.generator.flow import EVALUATIONS_PER_STEP
+from benchmarks.benchmark import generator_costs
+from pipeline.generator.dit import DiTArchitecture
+from pipeline.generator.presets import Preset
+from pipeline.generator.sampling import SampleParams
+from pipeline.generator.training import DiTTrainParams
 from pipeline.project import paths
 from pipeline.quality.judge import Judgement
 from pipeline.quality.statistics import Measurement
@@ -38,13 +44,17 @@ GENERATOR_PARAMS = ("train_dit.model.", "train_dit.train.", "sample.")  # what a
 @dataclass(frozen=True)
 class AblationRow:
     name: str
-    changed: dict[str, str]  # generator params that differ from the first row's, as YAML
+    changed: dict[str, str]  # generator and sampling params that differ from the control's
     conditional_accuracy: Measurement
+    ceiling: float  # the judge's accuracy on real test images
+    worst_class: str
+    worst_class_accuracy: float
     frechet_distance: Measurement
     frechet_floor: float
-    train_minutes: float  # this run's wall time on a shared machine
+    passed: bool
+    failing: str  # the gates that failed, comma-separated
+    train_minutes: float  # measured side by side with every other row, in one run
     guided_evaluations_per_image: int
-    ms_per_evaluation: float
     sampling_ms_per_image: float
 
 
@@ -71,11 +81,14 @@ def experiment_records(shown: list[dict]) -> dict[str, dict]:
     return found
 
 
-def committed_json(rev: str, path: str) -> dict:
-    shown = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
-    if shown.returncode:
-        raise SystemExit(f"{path} is not in experiment commit {rev}: {shown.stderr.strip()}")
-    return json.loads(shown.stdout)
+def preset_of(record: dict) -> Preset:
+    """The experiment's generator and sampling params, as the types the stages parse."""
+    params = record["params"]["params.yaml"]["data"]
+    return {
+        "train_dit.model": parse(DiTArchitecture, params["train_dit"]["model"], "model"),
+        "train_dit.train": parse(DiTTrainParams, params["train_dit"]["train"], "train"),
+        "sample": parse(SampleParams, params["sample"], "sample"),
+    }
 
 
 def generator_params(record: dict) -> dict[str, Any]:
@@ -83,25 +96,30 @@ def generator_params(record: dict) -> dict[str, Any]:
     return {key: value for key, value in params.items() if key.startswith(GENERATOR_PARAMS)}
 
 
-def row(name: str, record: dict, first: dict[str, Any]) -> AblationRow:
+def metric(record: dict, stage: str) -> dict:
+    return record["metrics"][paths.metrics(stage).as_posix()]["data"]
+
+
+def row(name: str, record: dict, control: dict[str, Any], cost: dict) -> AblationRow:
     params = generator_params(record)
-    metrics = record["metrics"][paths.metrics("validate").as_posix()]["data"]
-    quality = parse(Judgement, metrics["generator"], "metrics/validate.json: generator")
-    assert quality.conditional_accuracy and quality.frechet_distance, f"{name} was not judged"
-    training = committed_json(record["rev"], paths.timing("train_dit").as_posix())
-    speed = committed_json(record["rev"], paths.timing("quantize").as_posix())
-    evaluations = params["sample.steps"] * EVALUATIONS_PER_STEP[params["sample.solver"]]
-    per_evaluation_ms = 1000 / speed["generator_images_per_s"]["fp32"]  # conditional and null
+    verdicts = metric(record, "validate")
+    judged = parse(Judgement, verdicts["generator"], "metrics/validate.json: generator")
+    per_class = judged.conditional_accuracy_per_class
+    worst = min(per_class, key=lambda name: per_class[name].value)
     return AblationRow(
         name=name,
-        changed={k: yaml_value(v) for k, v in params.items() if first.get(k) != v},
-        conditional_accuracy=quality.conditional_accuracy,
-        frechet_distance=quality.frechet_distance,
-        frechet_floor=quality.frechet_distance_real_floor or 0.0,
-        train_minutes=round(training["wall_s"] / 60, 1),
-        guided_evaluations_per_image=evaluations,
-        ms_per_evaluation=round(per_evaluation_ms, 2),
-        sampling_ms_per_image=round(evaluations * per_evaluation_ms, 1),
+        changed={k: yaml_value(v) for k, v in params.items() if control.get(k) != v},
+        conditional_accuracy=judged.conditional_accuracy,
+        ceiling=metric(record, "train_classifier")["test"]["accuracy"],
+        worst_class=worst,
+        worst_class_accuracy=per_class[worst].value,
+        frechet_distance=judged.frechet_distance,
+        frechet_floor=judged.frechet_distance_real_floor,
+        passed=verdicts["passed"],
+        failing=verdicts["failing"],
+        train_minutes=cost["train_minutes"],
+        guided_evaluations_per_image=cost["guided_evaluations_per_image"],
+        sampling_ms_per_image=cost["sampling_ms_per_image"],
     )
 
 
@@ -109,35 +127,44 @@ def yaml_value(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
 
 
-def rows(records: dict[str, dict], names: list[str]) -> list[AblationRow]:
+def rows(records: dict[str, dict], names: list[str], costs: dict[str, dict]) -> list[AblationRow]:
     """The rows of experiments `names` (`NAME` or `NAME=LABEL`), each with the generator params
-    it changed against the first's."""
+    it changed against the first's and its measured cost."""
     labels = dict(name.split("=", 1) if "=" in name else (name, name) for name in names)
-    missing = [name for name in labels if name not in records]
+    control = generator_params(records[next(iter(labels))])
+    return [row(label, records[name], control, costs[name]) for name, label in labels.items()]
+
+
+def found(records: dict[str, dict], names: list[str]) -> dict[str, dict]:
+    """The named experiments' records; an unknown name is an error naming it."""
+    wanted = [name.split("=", 1)[0] for name in names]
+    missing = [name for name in wanted if name not in records]
     if missing:
         raise SystemExit(f"no such experiment: {', '.join(missing)} (see `dvc exp show`)")
-    first = generator_params(records[next(iter(labels))])
-    return [row(label, records[name], first) for name, label in labels.items()]
+    return {name: records[name] for name in wanted}
 
 
-def write(found: list[AblationRow], path: Path = ABLATION) -> None:
-    write_record(path, Ablation(tuple(found)))
+def write(found_rows: list[AblationRow], path: Path = ABLATION) -> None:
+    write_record(path, Ablation(tuple(found_rows)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="+", help="experiments, in the table's order")
-    parser.add_argument(
-        "--commits", type=int, default=1, help="look at experiments of the last N commits"
-    )
+    parser.add_argument("--commits", type=int, default=1, help="experiments of the last N commits")
+    parser.add_argument("--rounds", type=int, default=2, help="timing rounds, rows taking turns")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     shown = subprocess.run(
         [sys.executable, "-m", "dvc", "exp", "show", "--json", "--num", str(args.commits)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    found = rows(experiment_records(json.loads(shown)), args.names)
-    write(found)
-    print(f"wrote {ABLATION} ({len(found)} experiments)")
+    records = found(experiment_records(json.loads(shown)), args.names)
+    costs = generator_costs({name: preset_of(record) for name, record in records.items()},
+                            args.rounds, args.threads)  # fmt: skip
+    result = rows(records, args.names, costs)
+    write(result)
+    print(f"wrote {ABLATION} ({len(result)} experiments)")
 
 
 if __name__ == "__main__":

@@ -118,54 +118,57 @@ def generator_rows() -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
-def benchmark_table() -> str:
-    if not BENCHMARK.is_file():
-        return "_No benchmark run yet: `python -m benchmarks.benchmark`._"
-    bench = read_json(BENCHMARK)
+def classifier_speed_rows(bench: dict) -> list[tuple[str, str, str]]:
     rows = []
     for batch in (64, 256):
         rates = bench[f"classifier_batch_{batch}"]["images_per_s"]
-        fp32 = rates["onnxruntime fp32"]
-        rows.append(
-            (f"ResNet-8, batch {batch}: ONNX Runtime fp32 vs Keras `predict`",
-             f"{fp32:,.0f} vs {rates['keras predict']:,.0f}",
-             f"{fp32 / rates['keras predict']:.1f}x")
-        )  # fmt: skip
+        fp32, keras = rates["onnxruntime fp32"], rates["keras predict"]
         others = ("onnxruntime int8", "onnxruntime fp16", "onnx2torch (torch.export)")
-        rows.append(
+        trained = ("trained onnxruntime fp32", "trained onnxruntime int8")
+        rows += [
+            (f"ResNet-8, batch {batch}: ONNX Runtime fp32 vs Keras `predict`",
+             f"{fp32:,.0f} vs {keras:,.0f}", f"{fp32 / keras:.1f}x"),
             (f"ResNet-8, batch {batch}: int8 / fp16 / onnx2torch vs ONNX Runtime fp32",
              " / ".join(f"{rates[n]:,.0f}" for n in others) + f" vs {fp32:,.0f}",
-             " / ".join(f"{rates[n] / fp32:.2f}x" for n in others))
-        )  # fmt: skip
-    gen = bench["generator_batch_16"]["images_per_s"]
-    rows.append(
-        ("DiT guided velocity, batch 16: int8 / fp16 vs fp32",
-         f"{gen['int8']:,.0f} / {gen['fp16']:,.0f} vs {gen['fp32']:,.0f}",
-         f"{gen['int8'] / gen['fp32']:.2f}x / {gen['fp16'] / gen['fp32']:.2f}x")
-    )  # fmt: skip
-    for key, title in (("train_step", "`train_dit` step: bf16 autocast vs fp32"),):
+             " / ".join(f"{rates[n] / fp32:.2f}x" for n in others)),
+            (f"trained classifier (mirror-averaged), batch {batch}: fp32 / int8 vs the converted "
+             "fp32", " / ".join(f"{rates[n]:,.0f}" for n in trained) + f" vs {fp32:,.0f}",
+             " / ".join(f"{rates[n] / fp32:.2f}x" for n in trained)),
+        ]  # fmt: skip
+    return rows
+
+
+def training_rows(bench: dict) -> list[tuple[str, str, str]]:
+    rows = []
+    for key, title, names in (
+        ("train_step", "`train_dit` step: bf16 autocast vs fp32", "train step"),
+        ("classifier_train_step", "`train_classifier` step: bf16 autocast vs fp32",
+         "classifier step"),
+    ):  # fmt: skip
         rates = bench[key]["images_per_s"]
-        bf16, fp32 = rates["train step bf16"], rates["train step fp32"]
+        bf16, fp32 = rates[f"{names} bf16"], rates[f"{names} fp32"]
         rows.append((title, f"{bf16:,.0f} vs {fp32:,.0f}", f"{bf16 / fp32:.2f}x"))
     cost = bench["generator_cost"]
     default, baseline = cost["configs"]["default"], cost["configs"][cost["baseline"]]
-    rows.append(
+    rows += [
         (f"`train_dit` itself: the default generator vs `{cost['baseline']}` (same images)",
          f"{default['train_images_per_s']:,.0f} vs {baseline['train_images_per_s']:,.0f}; "
          f"{default['train_minutes']} vs {baseline['train_minutes']} min per run",
-         f"time {cost['ratios']['train_minutes']:.2f}x")
-    )  # fmt: skip
-    rows.append(
+         f"time {cost['ratios']['train_minutes']:.2f}x"),
         (f"a sampled image: the default generator vs `{cost['baseline']}`",
-         f"{default['guided_evaluations_per_image']} × guided evaluation: "
+         f"{default['guided_evaluations_per_image']} vs "
+         f"{baseline['guided_evaluations_per_image']} guided evaluations: "
          f"{default['sampling_ms_per_image']} vs {baseline['sampling_ms_per_image']} ms",
-         f"time {cost['ratios']['sampling_ms_per_image']:.2f}x")
-    )  # fmt: skip
+         f"time {cost['ratios']['sampling_ms_per_image']:.2f}x"),
+    ]  # fmt: skip
     processes = bench["distributed"]["images_per_s"]
     one, two = processes["1 process(es)"], processes["2 process(es)"]
     rows.append(("`train_dit`: 2 processes (DDP, gloo) vs 1", f"{two:,.0f} vs {one:,.0f}",
                  f"{two / one:.2f}x"))  # fmt: skip
-    comparisons = table(["comparison", "images/s", "ratio"], rows)
+    return rows
+
+
+def machine_note(bench: dict) -> str:
     machine = bench["machine"]
     flags = ", ".join(name for name, present in machine["cpu_flags"].items() if present) or "none"
     note = (
@@ -181,24 +184,46 @@ def benchmark_table() -> str:
             f"(a fresh copy, no cache, no checkpoint); a no-op `dvc repro` "
             f"{bench['pipeline']['noop_s']} s."
         )
-    return f"{comparisons}\n\n{note}"
+    return note
+
+
+def benchmark_table() -> str:
+    if not BENCHMARK.is_file():
+        return "_No benchmark run yet: `python -m benchmarks.benchmark`._"
+    bench = read_json(BENCHMARK)
+    gen = bench["generator_batch_16"]["images_per_s"]
+    rows = [
+        *classifier_speed_rows(bench),
+        ("DiT guided velocity, batch 16: int8 / fp16 vs fp32",
+         f"{gen['int8']:,.0f} / {gen['fp16']:,.0f} vs {gen['fp32']:,.0f}",
+         f"{gen['int8'] / gen['fp32']:.2f}x / {gen['fp16'] / gen['fp32']:.2f}x"),
+        *training_rows(bench),
+    ]  # fmt: skip
+    return f"{table(['comparison', 'images/s', 'ratio'], rows)}\n\n{machine_note(bench)}"
 
 
 def ablation_table() -> str:
     if not ABLATION.is_file():
         return "_No ablation yet: `python -m tools.ablation EXPERIMENT ...`._"
+    found = read_record(Ablation, ABLATION, "the ablation (python -m tools.ablation)").rows
+    control = found[0]
     rows = [
         (f"`{each.name}`",
          ", ".join(f"`{k.removeprefix('train_dit.')}={v}`" for k, v in each.changed.items())
          or "(the control)",
          interval(each.conditional_accuracy),
-         f"{interval(each.frechet_distance, 2)}; floor {each.frechet_floor:.2f}",
-         f"{each.train_minutes}",
-         f"{each.guided_evaluations_per_image} × {each.ms_per_evaluation} ms")
-        for each in read_record(Ablation, ABLATION, "the ablation (python -m tools.ablation)").rows
+         f"{each.conditional_accuracy.ci95_low / each.ceiling:.2f}",
+         f"{each.worst_class} {each.worst_class_accuracy:.2f}",
+         f"{interval(each.frechet_distance, 2)}",
+         "pass" if each.passed else f"**fails** {each.failing}",
+         f"{each.train_minutes:.1f} ({each.train_minutes / control.train_minutes:.2f}x)",
+         f"{each.guided_evaluations_per_image} evaluations, {each.sampling_ms_per_image:.0f} ms "
+         f"({each.sampling_ms_per_image / control.sampling_ms_per_image:.2f}x)")
+        for each in found
     ]  # fmt: skip
     header = ["experiment", "params changed (vs the first row)", "conditional accuracy (95%)",
-              "Fréchet distance (95%)", "train_dit min", "sampling per image"]  # fmt: skip
+              "low end / ceiling", "worst class", "Fréchet distance (95%)", "gates",
+              "train_dit min", "a sampled image"]  # fmt: skip
     return table(header, rows)
 
 

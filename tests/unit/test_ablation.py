@@ -1,33 +1,35 @@
-"""The ablation report: experiments read from `dvc exp show --json`, costs from their commits."""
+"""The ablation report: experiments read from `dvc exp show --json`, failing ones included, with
+costs measured side by side."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from tools import ablation, readme
 
 
-def state(rev: str, name: str, params: dict, accuracy: float, experiments=None) -> dict:
+def state(rev: str, name: str | None, params: dict, accuracy: float, failing: str = "",
+          experiments: list | None = None) -> dict:  # fmt: skip
     measured = {"value": accuracy, "ci95_low": accuracy - 0.03, "ci95_high": accuracy + 0.03}
+    per_class = {"cat": {**measured, "value": accuracy - 0.1}, "dog": measured}
     generator = {
-        "solver": params["sample"]["solver"],
-        "steps": params["sample"]["steps"],
-        "guidance_scale": 4.0,
-        "samples": 1000,
-        "conditional_accuracy_per_class": {},
-        "sweep": {},
-        "conditional_accuracy": measured,
+        "solver": params["sample"]["solver"], "steps": params["sample"]["steps"],
+        "guidance_scale": 4.0, "samples": 1000, "conditional_accuracy": measured,
+        "conditional_accuracy_per_class": per_class, "sweep": {},
         "frechet_distance": {"value": 5.0, "ci95_low": 4.8, "ci95_high": 5.4},
         "frechet_distance_real_floor": 0.27,
-    }
+    }  # fmt: skip
+    metrics = {
+        "metrics/validate.json": {"data": {"generator": generator, "passed": not failing,
+                                           "failing": failing}},
+        "metrics/train_classifier.json": {"data": {"test": {"accuracy": 0.85}}},
+    }  # fmt: skip
     return {
         "rev": rev,
         "name": name,
-        "data": {
-            "rev": rev,
-            "params": {"params.yaml": {"data": params}},
-            "metrics": {"metrics/validate.json": {"data": {"generator": generator}}},
-        },
+        "data": {"rev": rev, "params": {"params.yaml": {"data": params}}, "metrics": metrics},
         "error": None,
         "experiments": experiments,
     }
@@ -39,62 +41,62 @@ def params(solver: str, steps: int, stem: int) -> dict:
 
 
 @pytest.fixture
-def shown() -> list[dict]:
+def records() -> dict[str, dict]:
     runs = [
         {"revs": [state("aaa", "control", params("euler", 20, 0), 0.34)], "name": "control"},
-        {"revs": [state("bbb", "stem", params("heun", 10, 16), 0.52)], "name": "stem"},
-    ]
-    return [
+        {"revs": [state("bbb", "stem", params("heun", 10, 16), 0.52, "generator_frechet_distance")],
+         "name": "stem"},
+    ]  # fmt: skip
+    shown = [
         state("workspace", None, params("euler", 20, 0), 0.34),
         state("base", "main", params("euler", 20, 0), 0.34, experiments=runs),
     ]
+    return ablation.experiment_records(shown)
 
 
-def test_experiments_are_found_by_name_with_their_commits(shown: list[dict]) -> None:
-    records = ablation.experiment_records(shown)
+COSTS = {
+    "control": {"train_minutes": 12.0, "guided_evaluations_per_image": 20,
+                "sampling_ms_per_image": 40.0},
+    "stem": {"train_minutes": 12.6, "guided_evaluations_per_image": 20,
+             "sampling_ms_per_image": 50.0},
+}  # fmt: skip
+
+
+def test_experiments_are_found_by_name_with_their_commits(records: dict[str, dict]) -> None:
     assert {name: record["rev"] for name, record in records.items()} == {
         "main": "base", "control": "aaa", "stem": "bbb",
     }  # fmt: skip
 
 
-def test_rows_cost_a_heun_step_two_evaluations_and_name_what_changed(
-    shown: list[dict], monkeypatch: pytest.MonkeyPatch
+def test_rows_name_what_changed_the_worst_class_and_the_failing_gates(
+    records: dict[str, dict],
 ) -> None:
-    committed = {
-        ("aaa", "reports/timing/train_dit.json"): {"wall_s": 600.0},
-        ("bbb", "reports/timing/train_dit.json"): {"wall_s": 540.0},
-        ("aaa", "reports/timing/quantize.json"): {"generator_images_per_s": {"fp32": 500.0}},
-        ("bbb", "reports/timing/quantize.json"): {"generator_images_per_s": {"fp32": 400.0}},
-    }
-    monkeypatch.setattr(ablation, "committed_json", lambda rev, path: committed[rev, path])
-    records = ablation.experiment_records(shown)
-    rows = ablation.rows(records, ["control", "stem=with a stem"])
+    rows = ablation.rows(records, ["control", "stem=with a stem"], COSTS)
     assert [row.name for row in rows] == ["control", "with a stem"]
-    assert rows[0].changed == {}
+    assert rows[0].changed == {} and rows[0].passed and rows[0].failing == ""
     assert rows[1].changed == {
         "train_dit.model.stem_channels": "16", "sample.solver": "heun", "sample.steps": "10",
     }  # fmt: skip
-    assert rows[1].guided_evaluations_per_image == 20 == rows[0].guided_evaluations_per_image
-    assert rows[0].sampling_ms_per_image == 40.0 and rows[1].sampling_ms_per_image == 50.0
-    assert rows[1].train_minutes == 9.0
+    assert (rows[1].worst_class, rows[1].worst_class_accuracy) == ("cat", pytest.approx(0.42))
+    assert not rows[1].passed and rows[1].failing == "generator_frechet_distance"
+    assert rows[1].ceiling == 0.85 and rows[1].train_minutes == 12.6
 
 
-def test_an_unknown_experiment_is_named(shown: list[dict]) -> None:
+def test_an_unknown_experiment_is_named(records: dict[str, dict]) -> None:
     with pytest.raises(SystemExit, match="no such experiment: nope"):
-        ablation.rows(ablation.experiment_records(shown), ["control", "nope"])
+        ablation.found(records, ["control", "nope"])
 
 
-def test_the_readme_table_shows_intervals_and_changes(
-    shown: list[dict], monkeypatch: pytest.MonkeyPatch, tmp_path
+def test_the_readme_table_shows_intervals_ratios_and_failures(
+    records: dict[str, dict], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(
-        ablation, "committed_json",
-        lambda rev, path: {"wall_s": 60.0, "generator_images_per_s": {"fp32": 1000.0}},
-    )  # fmt: skip
     report = tmp_path / "ablation.json"
-    ablation.write(ablation.rows(ablation.experiment_records(shown), ["control", "stem"]), report)
+    ablation.write(ablation.rows(records, ["control", "stem"], COSTS), report)
     monkeypatch.setattr(readme, "ABLATION", report)
     table = readme.ablation_table()
-    assert "| `control` | (the control) | 0.340 (0.310–0.370) |" in table
+    assert "| `control` | (the control) | 0.340 (0.310–0.370) | 0.36 | cat 0.24 |" in table
     assert "`model.stem_channels=16`, `sample.solver=heun`, `sample.steps=10`" in table
-    assert "5.00 (4.80–5.40); floor 0.27" in table
+    assert (
+        "**fails** generator_frechet_distance | 12.6 (1.05x) | 20 evaluations, 50 ms (1.25x)"
+        in (table)
+    )
