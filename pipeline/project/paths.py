@@ -61,6 +61,8 @@ GENERATOR_VARIANTS = {
     "fp16": QUANTIZED / "dit_fp16.onnx",
 }
 
+SAMPLE_GRID = PLOTS / "export_generator" / "samples.png"  # the labelled grid of generated samples
+
 # Queued DVC experiments run in temporary copies of the project under this folder.
 QUEUE_WORKSPACE = Path(".dvc") / "tmp" / "exps"
 
