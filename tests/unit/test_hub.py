@@ -335,9 +335,11 @@ def test_a_refused_token_is_named_and_no_repository_is_created(
     assert [request for request in seen if not request.startswith("GET ")] == []  # no write
 
 
-def test_a_malformed_repository_name_is_refused(project: Path) -> None:
-    result = hub_command(project, "--push", "tinydit", "--dry-run")
-    assert result.returncode == 1 and "name the repository as OWNER/NAME" in result.stderr
+def test_a_malformed_repository_name_is_refused() -> None:
+    with pytest.raises(hub.PipelineError, match="name the repository as OWNER/NAME"):
+        hub.repository("tinydit")
+    with pytest.raises(hub.PipelineError, match="--push some one/tiny dit"):
+        hub.repository("some one/tiny dit")
 
 
 def test_the_upload_is_one_commit_leaving_the_repository_holding_exactly_the_folder(
