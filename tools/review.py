@@ -1,6 +1,6 @@
 """A review of what a change did to the pipeline's results, as markdown: the params that changed,
-every metric that moved (beyond its noise, or within it), each gate's verdict, and the sample
-grids of both sides.
+every metric that moved (beyond its noise, or within it), each gate's verdict, every chart of both
+sides drawn as an image, and the sample grids of both sides.
 
     python -m tools.review                  # the workspace against main
     python -m tools.review --base HEAD~1 --out review/review.md
@@ -26,8 +26,11 @@ from pipeline.errors import PipelineError, run_main
 from pipeline.files import read_json, write_text
 from pipeline.project import paths
 from pipeline.quality.markdown import table, verdict_line
+from tools.chart_images import chart_images
 
 INTERVAL = ("value", "ci95_low", "ci95_high")
+WORKSPACE = "workspace"  # DVC's name for the working tree's revision
+SIDES = {"base": "base", "change": "this change"}  # each side's file name and column heading
 
 
 @dataclass(frozen=True)
@@ -119,10 +122,24 @@ def metrics_section(moved: list[Change]) -> list[str]:
             "their noise."]  # fmt: skip
 
 
-def report(base: str, params: dict, moved: list[Change], gates: list, grids: dict) -> str:
+def side_by_side(images: dict[str, dict[str, str]]) -> list[str]:
+    """Per plot, its image on each side ("—" where a side has none), the plot named in the alt."""
+    lines = []
+    for plot, shown in images.items():
+        cells = [
+            f"![{heading}: {plot}]({shown[side]})" if side in shown else "—"
+            for side, heading in SIDES.items()
+        ]
+        lines += [f"`{plot}`", "", table(list(SIDES.values()), [cells]), ""]
+    return lines
+
+
+def report(
+    base: str, params: dict, moved: list[Change], gates: list, grids: dict, charts: dict
+) -> str:
     lines = [f"# Pipeline review: workspace against `{base}`", "", "## Gates", ""]
     lines.append(verdict_line([name for name, _, head in gates if head != "pass"]))
-    sides = ["base", "this change"]
+    sides = list(SIDES.values())
     lines += ["", table(["gate", *sides], ((f"`{n}`", old, new) for n, old, new in gates))]
     lines += ["", "## Params", ""]
     rows = [
@@ -131,26 +148,28 @@ def report(base: str, params: dict, moved: list[Change], gates: list, grids: dic
         for key, entry in entries.items()
     ]
     lines.append(table(["param", *sides], rows) if rows else "No change.")
-    lines += ["", "## Metrics", "", *metrics_section(moved), "", "## Samples", ""]
-    for plot, images in grids.items():
-        shown = (
-            f"![base]({images.get(base, '')})",
-            f"![this change]({images.get('workspace', '')})",
-        )
-        lines += [f"`{plot}`", "", table(sides, [shown])]
-    return "\n".join(lines) + "\n"
+    lines += ["", "## Metrics", "", *metrics_section(moved), "", "## Charts", ""]
+    lines += side_by_side(charts) or ["No chart.", ""]
+    lines += ["## Samples", "", *(side_by_side(grids) or ["No sample grid."])]
+    return "\n".join(lines).rstrip() + "\n"
 
 
-def sample_grids(base: str, folder: Path) -> dict[str, dict[str, str]]:
-    """Image plots of both revisions as DVC renders them, relative to the report's folder."""
+def plots_diff(base: str, folder: Path) -> dict[str, Any]:
+    """Both revisions' plots as DVC renders them, its images written under `folder/plots`."""
     shutil.rmtree(folder / "plots", ignore_errors=True)
-    rendered = dvc("plots", "diff", base, "-o", str(folder / "plots"))
+    return dvc("plots", "diff", base, "-o", str(folder / "plots"))
+
+
+def sample_grids(
+    rendered: dict[str, Any], sides: dict[str, str], folder: Path
+) -> dict[str, dict[str, str]]:
+    """Image plots per side, relative to the report's folder."""
     grids: dict[str, dict[str, str]] = {}
     for plot, entries in rendered.get("data", {}).items():
         for entry in entries:
             if entry.get("type") == "image":
                 url = Path(entry["url"]).resolve().relative_to(folder.resolve())
-                grids.setdefault(plot, {})[entry["revisions"][0]] = url.as_posix()
+                grids.setdefault(plot, {})[sides[entry["revisions"][0]]] = url.as_posix()
     return grids
 
 
@@ -163,8 +182,12 @@ def main() -> None:
     args = parser.parse_args()
     params = dvc("params", "diff", args.base)
     moved = changes(dvc("metrics", "diff", args.base, "--all"))
-    grids = sample_grids(args.base, args.out.parent)
-    write_text(args.out, report(args.base, params, moved, gate_rows(args.base), grids))
+    rendered = plots_diff(args.base, args.out.parent)
+    sides = {args.base: "base", WORKSPACE: "change"}
+    grids = sample_grids(rendered, sides, args.out.parent)
+    charts = chart_images(rendered, sides, args.out.parent)
+    text = report(args.base, params, moved, gate_rows(args.base), grids, charts)
+    write_text(args.out, text)
     print(f"wrote {args.out}")
 
 

@@ -56,6 +56,8 @@ CONVERTED_VARIANTS = variants(ONNX_MODEL, "resnet8")
 CLASSIFIER_VARIANTS = variants(CLASSIFIER_ONNX, "classifier")
 GENERATOR_VARIANTS = variants(GENERATOR_ONNX, "dit")
 
+SAMPLE_GRID = PLOTS / "export_generator" / "samples.png"  # the labelled grid of generated samples
+
 # Queued DVC experiments run in temporary copies of the project under this folder.
 QUEUE_WORKSPACE = Path(".dvc") / "tmp" / "exps"
 

@@ -253,6 +253,15 @@ def test_metrics_diff_shows_what_changed_between_commits(project: Project) -> No
     assert "metrics/onnx_eval.json" not in diff  # the classifier did not rerun
 
 
+def vega_plots(project: Project) -> set[str]:
+    """Every plot dvc.yaml declares that DVC draws with vega (the rest are images)."""
+    declared = yaml.safe_load((project.path / "dvc.yaml").read_text())
+    entries = [*declared.get("plots", [])]
+    entries += [entry for stage in declared["stages"].values() for entry in stage.get("plots", [])]
+    names = {next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries}
+    return {name for name in names if not name.endswith((".png", ".jpg", ".svg"))}
+
+
 def review(project: Project, base: str) -> str:
     project.run(sys.executable, "-m", "tools.review", "--base", base)
     return (project.path / "review/review.md").read_text()
@@ -276,9 +285,15 @@ def test_review_flags_a_real_change_and_finds_none_in_a_rerun(project: Project) 
     )
     assert "metrics/onnx_eval.json" not in report and "metrics/train_dit.json" not in report
     assert "| `classifier_perf_accuracy` | pass | pass |" in report
-    grids = dict(re.findall(r"!\[(base|this change)\]\(([^)]+)\)", report))
+    samples = r"!\[(base|this change): plots/export_generator/samples.png\]\(([^)]+)\)"
+    grids = dict(re.findall(samples, report))
     assert set(grids) == {"base", "this change"}
     assert all((project.path / "review" / image).is_file() for image in grids.values())
+    charts = re.findall(r"!\[(base|this change): ([^\]]+)\]\((charts/[^)]+)\)", report)
+    assert {plot for _, plot, _ in charts} == vega_plots(project)
+    assert len(charts) == 2 * len(vega_plots(project))  # each plot, on both sides
+    for _, _, image in charts:
+        assert (project.path / "review" / image).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
     # The same inputs again: training and judging rerun, and nothing moves.
     rerun = project.dvc("repro", "-f", "--single-item", "train_dit", "validate")
