@@ -191,23 +191,29 @@ def generator_costs(configs: dict[str, Preset], rounds: int, threads: int,
                     images: int = 12_800) -> dict[str, dict]:  # fmt: skip
     """What each configuration costs, measured side by side in this one run: training
     (train_dit's own loop on `images` images, configurations taking turns; its minutes are
-    steps x batch / rate) and a sampled image (guided evaluations x ONNX Runtime's time each)."""
-    measured: dict[str, list[float]] = {name: [] for name in configs}
+    steps x batch / rate) and a sampled image (guided evaluations x ONNX Runtime's time each).
+    Configurations that share a network and its training are measured once."""
+    trainings = {name: (p["train_dit.model"], p["train_dit.train"]) for name, p in configs.items()}
+    networks = {name: p["train_dit.model"] for name, p in configs.items()}
+    distinct = list(dict.fromkeys(trainings.values()))
+    measured: dict[int, list[float]] = {i: [] for i in range(len(distinct))}
     for _ in range(rounds):
-        for name, preset in configs.items():
-            batch = preset["train_dit.train"].batch_size
-            measured[name].append(stage_images_per_s(preset, images // batch))
-    sample_rates = sampling_rates(configs, rounds, threads)
+        for i, (model, train) in enumerate(distinct):
+            preset = {"train_dit.model": model, "train_dit.train": train}
+            measured[i].append(stage_images_per_s(preset, images // train.batch_size))
+    models = list(dict.fromkeys(networks.values()))
+    evaluation_rates = sampling_rates(models, rounds, threads)
     costs = {}
     for name, preset in configs.items():
         train, sample = preset["train_dit.train"], preset["sample"]
-        rate = float(np.median(measured[name]))
+        rate = float(np.median(measured[distinct.index(trainings[name])]))
         evaluations = sample.steps * EVALUATIONS_PER_STEP[sample.solver]
+        per_second = evaluation_rates[models.index(networks[name])]
         costs[name] = {
             "train_images_per_s": round(rate, 1),
             "train_minutes": round(train.steps * train.batch_size / rate / 60, 2),
             "guided_evaluations_per_image": evaluations,
-            "sampling_ms_per_image": round(1000 * evaluations / sample_rates[name], 2),
+            "sampling_ms_per_image": round(1000 * evaluations / per_second, 2),
         }
     return costs
 
@@ -227,20 +233,20 @@ def generator_cost(baseline: str, rounds: int, threads: int) -> dict:
     return {"baseline": baseline, "configs": result, "ratios": ratios}
 
 
-def sampling_rates(configs: dict[str, Preset], rounds: int, threads: int) -> dict[str, float]:
-    """Guided evaluations per second of each configuration's exported network, side by side."""
+def sampling_rates(models: list[DiTArchitecture], rounds: int, threads: int) -> list[float]:
+    """Guided evaluations per second of each network, exported to ONNX, side by side."""
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
-        for name, preset in configs.items():
-            config = DiTConfig.of(preset["train_dit.model"], image_size(), num_classes=10)
-            model = DiT(config).eval()
+        for i, architecture in enumerate(models):
+            model = DiT(DiTConfig.of(architecture, image_size(), num_classes=10)).eval()
             with torch.no_grad():  # random weights: the zero-initialised outputs would be folded
                 for parameter in model.parameters():
                     parameter.normal_(0, 0.02)
-            files[name] = Path(tmp) / f"{name}.onnx"
-            export_onnx(model, tuple(str(c) for c in range(10)), files[name], opset=17)
-        inputs = random_inputs(read_info(GeneratorInfo, files[name]), 16, seed=0)
-        return session_throughput(files, lambda names: inputs, 16, 4 * rounds, threads)
+            files[str(i)] = Path(tmp) / f"{i}.onnx"
+            export_onnx(model, tuple(str(c) for c in range(10)), files[str(i)], opset=17)
+        inputs = random_inputs(read_info(GeneratorInfo, files["0"]), 16, seed=0)
+        rates = session_throughput(files, lambda names: inputs, 16, 4 * rounds, threads)
+        return [rates[str(i)] for i in range(len(models))]
 
 
 def distributed_speed(processes: tuple[int, ...], steps: int, rounds: int) -> dict:
@@ -322,7 +328,7 @@ def main() -> None:
     results["generator_batch_16"] = generator_speed(16, args.rounds, args.threads)
     results["train_step"] = training_speed(max(3, args.rounds // 4))
     results["classifier_train_step"] = classifier_training_speed(max(3, args.rounds // 4))
-    results["generator_cost"] = generator_cost("cpu-v1", rounds=3, threads=args.threads)
+    results["generator_cost"] = generator_cost("cpu-v2", rounds=3, threads=args.threads)
     results["distributed"] = distributed_speed((1, 2), steps=100, rounds=2)
     if args.pipeline:
         results["pipeline"] = pipeline_wall_time()

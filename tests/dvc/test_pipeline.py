@@ -176,7 +176,8 @@ def test_the_cat_breeds_of_a_pet_archive_are_learnt_judged_and_served_by_name(
     pets = Project(project.path, mirror)
     small = {"data.dataset": "oxford_pets", "data.species": "cat",
              "train_classifier.val_images": 4, "train_classifier.train.batch_size": 8,
-             "validate.samples_per_class": 1, "validate.sweep.samples_per_class": 1}  # fmt: skip
+             "validate.samples_per_class": 1, "validate.sweep.samples_per_class": 1,
+             "validate.enforce": False}  # fmt: skip
     breeds = [part for key, value in small.items() for part in ("-S", f"{key}={value}")]
     result = pets.dvc("exp", "run", *breeds)
     assert {"download", "train_classifier", "train_dit", "validate"} <= ran(result.stdout)
@@ -187,6 +188,8 @@ def test_the_cat_breeds_of_a_pet_archive_are_learnt_judged_and_served_by_name(
         "images/Sphynx_0.jpg"
     )
     assert list(project.metrics("validate")["generator"]["conditional_accuracy_per_class"]) == names
+    # eight training images reach no gate's accuracy: the run records its verdicts
+    assert "trained_accuracy" in project.metrics("validate")["failing"].split(", ")
     assert project.metrics("validate")["gates"]["trained_gain"]["problem"].startswith(
         "not applicable"
     )
@@ -239,7 +242,12 @@ def test_an_experiment_on_two_processes_keeps_the_contract(project: Project) -> 
 
 def test_opset_change_reruns_the_classifier_side_only(project: Project) -> None:
     result = project.dvc("exp", "run", "-S", "keras_to_onnx.opset=16")
-    assert ran(result.stdout) == {*CLASSIFIER_BRANCH, "quantize", "validate"}
+    # validate reruns only if a number it reads moved; the generator side never does
+    assert (
+        {*CLASSIFIER_BRANCH, "quantize"}
+        <= ran(result.stdout)
+        <= {*CLASSIFIER_BRANCH, "quantize", "validate"}
+    )
 
 
 def test_metrics_diff_shows_what_changed_between_commits(project: Project) -> None:
