@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     which.add_argument("--class-name")
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--guidance", type=float, default=6.0)  # the default preset's
     parser.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0))
     parser.add_argument("--time-shift", type=float, default=1.0)
     parser.add_argument("--solver", choices=["euler", "heun"], default="euler")

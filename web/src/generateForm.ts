@@ -23,8 +23,9 @@ export type NumberKey = keyof typeof NUMBER_FIELDS;
 /** The generator's sessions are made for this batch first. */
 export const DEFAULT_BATCH = 4;
 
+/** Guidance and steps as the pipeline samples and judges (params.yaml `sample`; a test keeps them equal). */
 export const DEFAULT_TEXTS: Record<NumberKey, string> = {
-  guidance: '4',
+  guidance: '6',
   steps: '20',
   seed: '0',
   batch: String(DEFAULT_BATCH),
