@@ -288,9 +288,8 @@ def test_validate_registers_every_model_and_only_a_pass_moves_the_champion(
     champions = {name: client.get_model_version_by_alias(name, "champion") for name in names}
     assert all(version.tags["passed"] == "True" for version in champions.values())
     # the model validate registered is the one its stage logged, not a copy it logged itself
-    assert client.get_logged_model(champions["classifier"].model_id).source_run_id == (
-        runs["train_classifier"].info.run_id
-    )
+    assert champions["classifier"].run_id == runs["train_classifier"].info.run_id
+    assert champions["classifier"].source.startswith("models:/m-")  # a logged model, not a file
 
     failing = ["-S", "validate.enforce=false", "-S", "validate.gates.perf_accuracy_min=0.99"]
     project.dvc("exp", "run", *failing)
