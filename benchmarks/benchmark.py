@@ -171,9 +171,7 @@ def stage_images_per_s(preset: Preset, steps: int, processes: int = 1) -> float:
         (project / "data").mkdir()
         (project / "data" / "images").symlink_to(paths.TRAIN_IMAGES.parent.resolve())
         train = preset["train_dit.train"]
-        short = dataclasses.replace(
-            train, steps=steps, checkpoint_every=steps, warmup_steps=min(steps, train.warmup_steps)
-        )
+        short = dataclasses.replace(train, steps=steps, checkpoint_every=steps)
         document = read_document()
         document["train_dit"]["model"] = dataclasses.asdict(preset["train_dit.model"])
         document["train_dit"]["train"] = dataclasses.asdict(short)
