@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,17 @@ def _isolated_mlflow(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests log their MLflow runs to a throw-away store, not the project's."""
     store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}"
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_restored() -> Iterator[None]:
+    """MLflow's `set_tracking_uri` also writes MLFLOW_TRACKING_URI for subprocesses; a test that
+    points it at a server puts the session's store back, or later stages would find it down."""
+    session_store = os.environ["MLFLOW_TRACKING_URI"]
+    yield
+    os.environ["MLFLOW_TRACKING_URI"] = session_store
+    if (mlflow := sys.modules.get("mlflow")) is not None:
+        mlflow.set_tracking_uri(session_store)
 
 
 @pytest.fixture(scope="session")
