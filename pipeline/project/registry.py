@@ -46,6 +46,8 @@ def log_onnx_model(path: Path, name: str, example: dict[str, np.ndarray]) -> Any
         signature=infer_signature(example, outputs),
         input_example=example,
         save_as_external_data=False,
+        # what serving an ONNX model takes, stated: MLflow's inference imports it in a subprocess
+        pip_requirements=[*mlflow.onnx.get_default_pip_requirements(), f"numpy=={np.__version__}"],
         tags={"sha256": file_sha256(path), "file": path.as_posix()},
     )
 
