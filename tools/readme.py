@@ -25,6 +25,7 @@ from pipeline.schema import parse
 from tools.ablation import ABLATION, Ablation
 
 README = Path("README.md")
+LOCK = Path("dvc.lock")
 BENCHMARK = paths.REPORTS / "benchmark.json"
 
 
@@ -87,9 +88,10 @@ def generator_rows() -> list[tuple[str, str, str]]:
     recorded = Recorded.load()
     export, generator = recorded.export_generator, recorded.quantize.generator
     judged = read_record(ValidationMetrics, paths.metrics("validate"), "validate").generator
-    # committed files only (params.yaml as dvc.lock ran it, metrics/): a fresh clone has no models/
+    # committed files only (metrics/, and the params dvc.lock says the run used): a fresh clone
+    # has no models/, and params.yaml may have moved on since the run
     trained = read_record(GeneratorTrainingMetrics, paths.metrics("train_dit"), "train_dit")
-    document = read_document()["train_dit"]
+    document = read_document(LOCK)["stages"]["train_dit"]["params"]["params.yaml"]["train_dit"]
     arch = parse(DiTArchitecture, document["model"], "train_dit.model")
     train = parse(DiTTrainParams, document["train"], "train_dit.train")
     accuracy, distance = judged.conditional_accuracy, judged.frechet_distance
