@@ -55,9 +55,8 @@ def main(params: Params) -> None:
             len(train.labels), min(config.calibration_images, len(train.labels)), replace=False
         )
         quantization.quantize_classifier(variants, to_input(train.images[pick]), config.per_channel)
-        sets = {"test": ImageSet.load(test_path)}
-        if read_info(ClassifierInfo, variants["fp32"]).class_names == sets["test"].class_names:
-            sets["perf"] = ImageSet.load(paths.CIFAR10_PERF)  # the perf subset is CIFAR-10's
+        info = read_info(ClassifierInfo, variants["fp32"])
+        sets = evaluation.readable_sets(info, {"test": test_path, "perf": paths.CIFAR10_PERF})
         measured[name] = evaluation.compare_variants(variants, sets, threads, batch)
         examples[name] = {INPUT_NAME: to_input(sets["test"].images[:2])}
     generators = paths.GENERATOR_VARIANTS

@@ -7,7 +7,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 from pipeline.classifier import training
-from pipeline.classifier.evaluation import write_confusion_rows
+from pipeline.classifier.evaluation import readable_sets, write_confusion_rows
 from pipeline.classifier.export import export_onnx
 from pipeline.classifier.graph import INPUT_NAME, ClassifierInfo
 from pipeline.classifier.resnet import ResNetConfig, SavedClassifier
@@ -53,9 +53,8 @@ def main(params: Params) -> None:
     save_weights(trained.model, paths.CLASSIFIER_WEIGHTS)
     write_record(paths.CLASSIFIER_CONFIG, SavedClassifier(shape, data.class_names))
     export_onnx(trained.model, data.class_names, paths.CLASSIFIER_ONNX, config.opset)
-    sets = {"test": ImageSet.load(paths.TEST_IMAGES)}
-    if converted == data.class_names:  # the perf subset is CIFAR-10's
-        sets["perf"] = ImageSet.load(paths.CIFAR10_PERF)
+    info = read_info(ClassifierInfo, paths.CLASSIFIER_ONNX)
+    sets = readable_sets(info, {"test": paths.TEST_IMAGES, "perf": paths.CIFAR10_PERF})
     accuracy, agreement, predicted = training.measure_export(
         trained.model, paths.CLASSIFIER_ONNX, sets, runtime.threads, runtime.batch_size
     )

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from pipeline.data.images import ImageSet
+from pipeline.classifier.graph import ClassifierInfo
+from pipeline.data.images import DatasetError, ImageSet
 from pipeline.files import write_csv
 from pipeline.runtime.sessions import batched, open_session, predictor
 from pipeline.runtime.variants import ClassifierVariant
@@ -93,6 +94,23 @@ def parity(reference: np.ndarray, candidate: np.ndarray) -> Parity:
         max_abs_diff=float(np.max(np.abs(reference - candidate))),
         argmax_agreement=float(np.mean(reference.argmax(1) == candidate.argmax(1))),
     )
+
+
+def readable_sets(info: ClassifierInfo, sources: dict[str, Path]) -> dict[str, ImageSet]:
+    """The image sets among `sources` that the classifier reads: its classes, at its image size.
+    The first (the test set) must be one; the others (the perf subset) are kept where they fit."""
+    sets = {}
+    for split, path in sources.items():
+        data = ImageSet.load(path)
+        if data.class_names == info.class_names and data.image_size == info.image_size:
+            sets[split] = data
+        elif not sets:
+            raise DatasetError(
+                f"{path}: {len(data.class_names)} classes of {data.image_size}px images, but the "
+                f"classifier reads {len(info.class_names)} classes of {info.image_size}px; rerun "
+                "the stages before this one (dvc repro)"
+            )
+    return sets
 
 
 def compare_variants(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.classifier.graph import ClassifierInfo
-from pipeline.data.images import ImageSet
+from pipeline.data.images import ImageSet, resize_images
 from pipeline.generator.graph import GeneratorInfo, random_inputs
 from pipeline.project import paths
 from pipeline.runtime.models import read_info
@@ -26,10 +26,13 @@ def registry_name(family: str, precision: str) -> str:
 
 
 def example(family: str, path: Path, images: ImageSet) -> dict[str, np.ndarray]:
-    """Two inputs the model at `path` takes, as its metadata describes them."""
+    """Two inputs the model at `path` takes, as its metadata describes them: test images at the
+    classifier's own size (the converted model's 32 px beside a 64 px trained one)."""
     if family == "generator":
         return random_inputs(read_info(GeneratorInfo, path), 2, seed=0)
-    return {read_info(ClassifierInfo, path).input_name: to_input(images.images[:2])}
+    info = read_info(ClassifierInfo, path)
+    pair = resize_images(images.subset(np.arange(2)), info.image_size)
+    return {info.input_name: to_input(pair.images)}
 
 
 def released_models(images: ImageSet) -> dict[str, tuple[Path, dict[str, np.ndarray]]]:
