@@ -9,6 +9,7 @@ images, writing nothing but its output:
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import torch
 
 from pipeline.classifier.evaluation import parity
 from pipeline.errors import run_main
-from pipeline.files import atomic_path, require_file
+from pipeline.files import atomic_open, require_file
 from pipeline.runtime.models import ModelError
 from pipeline.runtime.sessions import Predict, open_session, predictor
 
@@ -68,12 +69,17 @@ def input_shape(model: onnx.ModelProto) -> tuple[int, ...]:
 def export_torch(
     module: torch.nn.Module, example_shape: tuple[int, ...], path: Path, max_batch: int = 65_536
 ) -> None:
-    """Save a `torch.export` program with a dynamic batch: loading it runs no pickled code."""
+    """Save a `torch.export` program with a dynamic batch: loading it runs no pickled code. The
+    bytes depend on the model alone, not on the folders of the code or the Python environment."""
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     example = torch.zeros(2, *example_shape)
     program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
-    with atomic_path(path) as tmp:
-        torch.export.save(program, tmp)
+    for node in program.graph.nodes:
+        node.meta.pop("stack_trace", None)  # source lines under absolute paths
+    archive = io.BytesIO()  # a file-like target: the archive's folder is not named after a path
+    torch.export.save(program, archive)
+    with atomic_open(path, "wb") as out:
+        out.write(archive.getvalue())
 
 
 def load_torch(path: Path) -> torch.nn.Module:

@@ -13,7 +13,7 @@ from pipeline.classifier.evaluation import parity
 from pipeline.classifier.graph import ClassifierInfo
 from pipeline.runtime.models import ModelError, canonicalize, read_info, summarize
 from pipeline.runtime.sessions import open_session, predictor, to_input
-from tests.conftest import random_images, run_module, write_params
+from tests.conftest import copy_code, random_images, run_module, write_params
 
 CLASSES = tuple(f"class{i}" for i in range(10))
 
@@ -220,6 +220,24 @@ def test_standalone_conversion_writes_only_its_output(onnx_path: Path, tmp_path:
     assert "argmax_agreement=1.0" in result.stderr
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert files == ["out/model.pt2"]
+
+
+def test_the_program_has_the_same_bytes_whichever_folders_hold_the_code_and_the_output(
+    onnx_path: Path, tmp_path: Path
+) -> None:
+    """A copy of the code in another folder, writing elsewhere under another name: the program
+    records no path, so a fresh clone does not rerun what depends on it."""
+    written = []
+    for place in ("a", "elsewhere/b"):
+        folder = tmp_path / place
+        copy_code(folder)
+        out = folder / f"out-{place.replace('/', '-')}.pt2"
+        result = run_module("pipeline.classifier.torch_export", folder, "--input", str(onnx_path),
+                            "--output", str(out), own_code=True)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        written.append(out.read_bytes())
+    assert written[0] == written[1]
+    assert b"site-packages" not in written[0] and str(tmp_path).encode() not in written[0]
 
 
 def test_standalone_conversion_of_a_missing_file_names_it(tmp_path: Path) -> None:
