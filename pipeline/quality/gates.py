@@ -30,7 +30,9 @@ class GateParams:
     trained_accuracy_min: float = bounded(0.0, 1.0)  # the trained classifier, test images
     trained_gain_min: float = bounded(-1.0, 1.0)  # over the converted model, same test images
     trained_int8_accuracy_drop_max: float = bounded(-1.0, 1.0)
-    generator_bytes_max: int = bounded(1, 10**11)
+    # the fp32 file against its parameters: 4 bytes each and the graph; a file that holds its
+    # weights twice or in float64 fails, whatever the preset's network size
+    generator_bytes_per_parameter_max: float = bounded(4.0, 1000.0)
     generator_export_velocity_diff_max: float = bounded(0.0, 1.0)
     generator_export_sample_diff_max: float = bounded(0.0, 2.0)  # in [-1, 1] pixel units
     generator_int8_velocity_error_max: float = bounded(0.0, 10.0)  # relative L2 vs fp32
@@ -93,8 +95,10 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec("trained_export_max_abs_diff",
              lambda r, g: r.train_classifier.parity_vs_torch.max_abs_diff, "<=",
              "conversion_max_abs_diff_max", "trained classifier: largest logit difference"),
-    GateSpec("generator_bytes", lambda r, g: r.quantize.generator["fp32"].bytes, "<=",
-             "generator_bytes_max", "fp32 generator ONNX file size"),
+    GateSpec("generator_bytes_per_parameter",
+             lambda r, g: round(r.quantize.generator["fp32"].bytes / r.train_dit.parameters, 4),
+             "<=", "generator_bytes_per_parameter_max",
+             "fp32 generator ONNX file size per network parameter"),
     GateSpec("generator_export_velocity_diff",
              lambda r, g: r.export_generator.velocity_max_abs_diff, "<=",
              "generator_export_velocity_diff_max", "ONNX vs PyTorch velocity"),

@@ -14,6 +14,7 @@ from pipeline.classifier.evaluation import (
 )
 from pipeline.classifier.training import ClassifierTrainingMetrics
 from pipeline.generator.graph import ExportMetrics
+from pipeline.generator.training import GeneratorTrainingMetrics
 from pipeline.project import paths
 from pipeline.records import read_record
 from pipeline.runtime.variants import QuantizeMetrics
@@ -27,6 +28,7 @@ class Recorded:
     onnx_eval: OnnxEvalMetrics
     onnx_to_torch: OnnxToTorchMetrics
     train_classifier: ClassifierTrainingMetrics
+    train_dit: GeneratorTrainingMetrics
     export_generator: ExportMetrics
     quantize: QuantizeMetrics
 
