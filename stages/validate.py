@@ -1,5 +1,6 @@
 """Stage `validate`: every quality gate over what the stages recorded, the generator judged by
-the trained classifier; with `validate.enforce`, exits non-zero naming each gate that fails."""
+the trained classifier; with `validate.enforce`, exits non-zero naming each gate that fails.
+Its verdict is what `register` moves the registry's aliases by."""
 
 from __future__ import annotations
 
@@ -14,13 +15,11 @@ from pipeline.generator.sampling import SampleParams
 from pipeline.generator.training import GeneratorRecord
 from pipeline.generator.weights import GeneratorConfig
 from pipeline.project import paths
-from pipeline.project.registry import register
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
 from pipeline.quality.card import model_card
 from pipeline.quality.gates import GateParams, ValidationMetrics, evaluate
 from pipeline.quality.judge import Judge, JudgeParams, judge_generator
 from pipeline.quality.recorded import Recorded
-from pipeline.quality.release import released_models
 from pipeline.quality.report import validation_report
 from pipeline.records import read_record, write_record
 from pipeline.runtime.sessions import RuntimeParams
@@ -72,9 +71,6 @@ def main(params: Params) -> None:
         log_metrics(tracker, asdict(judged), prefix="generator.")
         tracker.log_artifact(str(paths.VALIDATION_REPORT))
         tracker.log_artifact(str(paths.MODEL_CARD))
-        registered = register(released_models(test), passed=not failing)
-        tracker.set_tags({f"registered.{name}": f"{v['version']} {v['alias']}"
-                          for name, v in registered.items()})  # fmt: skip
     for gate in gates:
         log.info("%s", gate)
     if failing and config.enforce:

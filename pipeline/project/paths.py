@@ -43,6 +43,7 @@ DRAWN_INDICES = GENERATOR_DIR / "drawn_indices.npz"
 DIT_CHECKPOINT = Path("checkpoints") / "dit" / "last.pt"
 MODEL_CARD = REPORTS / "model_card.md"
 VALIDATION_REPORT = REPORTS / "validation.md"
+REGISTERED = REPORTS / "registered.json"  # what this store registered: git-ignored
 GENERATOR_ONNX = MODELS / "dit.onnx"
 QUANTIZED = MODELS / "quantized"
 

@@ -1,6 +1,7 @@
 """ONNX models in MLflow: each logged as an MLflow model in the run of the stage that wrote it
 (signature, input example, the file's sha256 as a tag), and registered by `validate`, whose
 verdict moves an alias: `champion` to versions that passed every gate, `candidate` otherwise.
+A file is registered once: its sha256 (and the md5 dvc.lock records) tag its version.
 
 A consumer loads the passing model by its alias:
 
@@ -66,9 +67,19 @@ def logged_model_uri(path: Path, experiment_id: str) -> str | None:
     return found[0].model_uri if found else None
 
 
+def file_md5(path: Path) -> str:
+    """The digest DVC records for the file in dvc.lock."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def register(models: dict[str, tuple[Path, dict[str, np.ndarray]]], passed: bool) -> dict:
-    """Register each model file (by its registry name) from the run that logged it (or, if none
-    did, from the active run), and point `champion` (passed) or `candidate` at the new version.
+    """Register each model file (by its registry name) once per content: a version of the same
+    sha256 is reused, else the file is registered from the run that logged it (or, if none did,
+    from the active run). `champion` (passed) or `candidate` then points at that version.
     Returns each name's version and alias."""
     import mlflow
     from mlflow import MlflowClient
@@ -78,10 +89,17 @@ def register(models: dict[str, tuple[Path, dict[str, np.ndarray]]], passed: bool
     alias = CHAMPION if passed else CANDIDATE
     registered = {}
     for name, (path, example) in models.items():
-        uri = logged_model_uri(path, run.info.experiment_id)
-        uri = uri or log_onnx_model(path, name, example).model_uri
-        version = mlflow.register_model(uri, name, tags={"passed": str(passed)})
+        sha256 = file_sha256(path)
+        found = client.search_model_versions(f"name = '{name}' and tags.sha256 = '{sha256}'")
+        if found:
+            version = max(found, key=lambda v: int(v.version))
+        else:
+            uri = logged_model_uri(path, run.info.experiment_id)
+            uri = uri or log_onnx_model(path, name, example).model_uri
+            tags = {"sha256": sha256, "dvc_md5": file_md5(path), "passed": str(passed)}
+            version = mlflow.register_model(uri, name, tags=tags)
         client.set_registered_model_alias(name, alias, version.version)
-        registered[name] = {"version": int(version.version), "alias": alias}
-        log.info("registered %s version %s as %s", name, version.version, alias)
+        registered[name] = {"version": int(version.version), "alias": alias, "new": not found}
+        log.info("%s version %s (%s) is %s", name, version.version,
+                 "new" if not found else "registered before", alias)  # fmt: skip
     return registered

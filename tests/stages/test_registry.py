@@ -3,6 +3,7 @@ validate registers them, and its verdict moves `champion` or `candidate`."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import mlflow
@@ -60,12 +61,12 @@ def test_a_pass_moves_champion_a_fail_leaves_it_and_the_champion_loads_as_onnx_r
     with mlflow.start_run() as run:  # validate finds it by content and registers it
         assert logged_model_uri(first, run.info.experiment_id) == logged.model_uri
         assert register({"classifier": (first, example())}, passed=True) == {
-            "classifier": {"version": 1, "alias": "champion"}
+            "classifier": {"version": 1, "alias": "champion", "new": True}
         }
     second = variant(tmp_path / "second.onnx", 3.0)
     with mlflow.start_run():  # a failing run: its model was never logged, validate logs it
         assert register({"classifier": (second, example())}, passed=False) == {
-            "classifier": {"version": 2, "alias": "candidate"}
+            "classifier": {"version": 2, "alias": "candidate", "new": True}
         }
     client = MlflowClient()
     assert int(client.get_model_version_by_alias("classifier", "champion").version) == 1
@@ -86,3 +87,20 @@ def test_a_logged_model_carries_its_signature_and_input_example(store: str, tmp_
     assert list(inputs[0]["tensor-spec"]["shape"]) == [-1, 16, 16, 3]
     assert info.signature.outputs.to_dict()[0]["name"] == "probs"
     assert info.saved_input_example_info is not None
+
+
+def test_the_same_file_registers_once_and_its_version_carries_its_digests(
+    store: str, tmp_path: Path
+) -> None:
+    path = variant(tmp_path / "m.onnx", 1.0)
+    with mlflow.start_run():
+        first = register({"classifier": (path, example())}, passed=True)
+    with mlflow.start_run():
+        again = register({"classifier": (path, example())}, passed=True)
+    assert first["classifier"]["new"] is True
+    assert again == {"classifier": {"version": 1, "alias": "champion", "new": False}}
+    client = MlflowClient()
+    assert len(client.search_model_versions("name = 'classifier'")) == 1
+    tags = client.get_model_version("classifier", "1").tags
+    assert tags["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert tags["dvc_md5"] == hashlib.md5(path.read_bytes()).hexdigest()
