@@ -2,20 +2,28 @@
 
 Follows facebookresearch/DiT (adaLN-Zero blocks, fixed 2-D sin-cos position embedding) with two
 changes: time is a flow time t in [0, 1] rather than a DDPM step, and the output is a velocity
-with the same channels as the input (no learned variance).
+with the same channels as the input (no learned variance). The network itself predicts either
+that velocity or, as JiT does (Li & He, 2025), the clean image, from which the velocity follows.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pipeline.data.images import CHANNELS
+from pipeline.generator.flow import velocity_from_data
 from pipeline.schema import SchemaError, bounded
+
+log = logging.getLogger(__name__)
+# velocity: the network outputs v = x1 - x0; data: it outputs the clean image x1, v derived
+Prediction = Literal["velocity", "data"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class DiTArchitecture:
     stem_channels: int = bounded(0, 1024)  # > 0: a 3x3 convolution before patchify (neighbours)
     head_channels: int = bounded(0, 1024)  # > 0: a 3x3 convolution after unpatchify (borders)
     long_skips: bool  # U-ViT: each late block also gets the output of its early twin
+    prediction: Prediction  # data: a token need not carry its patch's noise through (JiT)
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
@@ -54,6 +63,14 @@ class DiTConfig(DiTArchitecture):
                 f"DiT image_size ({self.image_size}) must be divisible by patch_size "
                 f"({self.patch_size})"
             )
+        values = self.patch_size**2 * self.channels
+        if self.prediction == "velocity" and values > self.width:
+            log.warning(
+                "train_dit.model: a %dx%d patch holds %d values but the width is %d; a network "
+                "this narrow that predicts the velocity cannot carry a patch's noise through, "
+                "and its samples keep it: set prediction: data, or a width of %d or more",
+                self.patch_size, self.patch_size, values, self.width, values,
+            )  # fmt: skip
 
     @classmethod
     def of(cls, architecture: DiTArchitecture, image_size: int, num_classes: int) -> DiTConfig:
@@ -267,10 +284,9 @@ class DiT(nn.Module):
         x = x.permute(0, 5, 1, 3, 2, 4)  # (N, C, G, p, G, p)
         return x.reshape(-1, c, g * p, g * p)  # (N, C, H, W)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor) -> Tensor:
-        """Velocity for images x (N, C, H, W), times t (N,) in [0, 1], labels y (N,)."""
-        if self.config.stem_channels:
-            x = self.stem(x)  # (N, S, H, W)
+    def forward(self, x_t: Tensor, t: Tensor, y: Tensor) -> Tensor:
+        """Velocity for images x_t (N, C, H, W), times t (N,) in [0, 1], labels y (N,)."""
+        x = self.stem(x_t) if self.config.stem_channels else x_t  # (N, S or C, H, W)
         x = self.x_embedder(x).flatten(2).transpose(1, 2) + self.pos_embed  # (N, T, D)
         c = self.t_embedder(t) + self.y_embedder(y)  # (N, D)
         depth, early = len(self.blocks), []
@@ -282,7 +298,10 @@ class DiT(nn.Module):
             if self.config.long_skips and i < depth // 2:
                 early.append(x)
         x = self.unpatchify(self.final_layer(x, c))  # (N, C or H, H, W)
-        return self.head(x) if self.config.head_channels else x  # (N, C, H, W)
+        out = self.head(x) if self.config.head_channels else x  # (N, C, H, W)
+        if self.config.prediction == "data":
+            return velocity_from_data(out, x_t, t)  # (N, C, H, W)
+        return out  # (N, C, H, W)
 
     def forward_with_cfg(self, x: Tensor, t: Tensor, y: Tensor, guidance_scale: Tensor) -> Tensor:
         """Classifier-free guided velocity v_null + s * (v_cond - v_null), s of shape (N,)."""

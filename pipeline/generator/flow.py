@@ -76,6 +76,13 @@ def flow_matching_loss(
     return F.mse_loss(v.float(), target.float())
 
 
+def velocity_from_data(x1_hat: Tensor, x_t: Tensor, t: Tensor, min_gap: float = 0.05) -> Tensor:
+    """The velocity a predicted clean image implies, (x1_hat - x_t) / (1 - t), with the gap to
+    the data end held at `min_gap` or more, as JiT does (Li & He, 2025)."""
+    gap = (1 - t).clamp(min=min_gap).view(-1, *([1] * (x_t.dim() - 1)))  # (N, 1, 1, 1)
+    return (x1_hat - x_t) / gap  # (N, C, H, W)
+
+
 def _time(x: Tensor, value: float) -> Tensor:
     """Per-sample time vector (N,) for the batch x."""
     return torch.full((x.shape[0],), value, device=x.device, dtype=torch.float32)

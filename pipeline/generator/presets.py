@@ -29,7 +29,7 @@ Preset = dict[str, Any]  # a params section ("train_dit.model") -> its typed val
 # 4x4 patches straight into the transformer: fast on a CPU, so samples come out blocky.
 CPU_MODEL = DiTArchitecture(
     patch_size=4, width=128, depth=4, heads=2, mlp_ratio=4.0,
-    stem_channels=0, head_channels=0, long_skips=False,
+    stem_channels=0, head_channels=0, long_skips=False, prediction="velocity",
 )  # fmt: skip
 CPU_V1_TRAIN = DiTTrainParams(
     steps=3000, batch_size=64, lr=0.0008, min_lr=0.00003, warmup_steps=150, weight_decay=0.0,

@@ -178,3 +178,34 @@ def test_the_presets_build_models_of_their_size() -> None:
         for name, preset in PRESETS.items()
     }
     assert sizes["tiny"] < 100_000 < sizes["cpu-v2"] < 2_000_000 < 20_000_000 < sizes["gpu"]
+
+
+def test_a_data_predicting_dit_gives_the_velocity_that_lands_on_its_clean_image():
+    """With prediction: data the network's output is the clean image; what the DiT returns is
+    the velocity that, from x_t over the time left, reaches exactly that image."""
+    config = replace(SMALL, prediction="data")
+    model = _randomised(config)
+    x, t, y = _inputs(config, 4)
+    t = t * 0.9  # the gap to the data end stays above its floor of 0.05
+    velocity = model(x, t, y)
+    model.config = replace(config, prediction="velocity")  # the same weights, the raw output
+    clean = model(x, t, y)
+    landed = x + (1 - t).view(-1, 1, 1, 1) * velocity
+    torch.testing.assert_close(landed, clean, atol=1e-5, rtol=1e-5)
+
+
+def test_a_fresh_data_predicting_dit_points_every_sample_at_zero():
+    """Zero-initialised output layers predict a grey (zero) image: the velocity is -x_t/(1-t)."""
+    model = DiT(replace(SMALL, prediction="data")).eval()
+    x, t, y = _inputs(SMALL, 2)
+    expected = -x / (1 - t).clamp(min=0.05).view(-1, 1, 1, 1)
+    torch.testing.assert_close(model(x, t, y), expected)
+
+
+def test_a_velocity_dit_narrower_than_its_patch_is_named_with_its_numbers(caplog):
+    tiny_dit(image_size=64, patch_size=8, width=128)
+    assert "a 8x8 patch holds 192 values but the width is 128" in caplog.text
+    caplog.clear()
+    tiny_dit(image_size=64, patch_size=8, width=128, prediction="data")
+    tiny_dit(image_size=32, patch_size=4, width=128)  # 48 values: wide enough
+    assert caplog.text == ""
