@@ -12,6 +12,7 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -207,6 +208,23 @@ def tiny_classifier_onnx(path: Path) -> Path:
 
 
 PET_BREEDS = {"Abyssinian": "1", "Bengal": "1", "Sphynx": "1", "beagle": "2", "pug": "2"}
+# The real archive's twelve cat breeds and three of its dogs: the `cat-breeds` preset's classes.
+ALL_CAT_BREEDS = (
+    "Abyssinian",
+    "Bengal",
+    "Birman",
+    "Bombay",
+    "British_Shorthair",
+    "Egyptian_Mau",
+    "Maine_Coon",
+    "Persian",
+    "Ragdoll",
+    "Russian_Blue",
+    "Siamese",
+    "Sphynx",
+)
+PET_BREEDS_FULL = {**dict.fromkeys(ALL_CAT_BREEDS, "1"),
+                   **dict.fromkeys(("american_bulldog", "beagle", "pug"), "2")}  # fmt: skip
 
 
 def image_bytes(pixels: np.ndarray, fmt: str, mode: str = "RGB") -> bytes:
@@ -215,19 +233,22 @@ def image_bytes(pixels: np.ndarray, fmt: str, mode: str = "RGB") -> bytes:
     return buffer.getvalue()
 
 
-def make_pet_archives(folder: Path, per_breed: int = 6, size: int = 48) -> dict[str, Path]:
+def make_pet_archives(
+    folder: Path, per_breed: int = 6, size: int = 48, breeds: dict[str, str] = PET_BREEDS
+) -> dict[str, Path]:
     """images.tar.gz and annotations.tar.gz in the official Oxford-IIIT Pet layout, the images
-    made here. As in the real archive, a few files are not what their names say: PNG and GIF
-    bytes under `.jpg`, a CMYK and a grayscale JPEG, and one that no decoder opens
-    (`Sphynx_0.jpg`). Half of each breed is in trainval, half in test."""
+    made here (`size` wide, three quarters as tall, as photos are not square). As in the real
+    archive, a few files are not what their names say: PNG and GIF bytes under `.jpg`, a CMYK
+    and a grayscale JPEG, an RGBA PNG, and one that no decoder opens (`Sphynx_0.jpg`). Half of
+    each breed is in trainval, half in test; `breeds` maps each breed to its species (1 cat)."""
     folder.mkdir(parents=True, exist_ok=True)
     odd = {"Abyssinian_1": ("PNG", "RGB"), "Bengal_1": ("GIF", "P"), "beagle_1": ("JPEG", "CMYK"),
-           "pug_1": ("JPEG", "L")}  # fmt: skip
+           "pug_1": ("JPEG", "L"), "Sphynx_3": ("PNG", "RGBA")}  # fmt: skip
     lines: dict[str, list[str]] = {"trainval": [], "test": []}
     with tarfile.open(folder / "images.tar.gz", "w:gz") as archive:
-        for c, (breed, species) in enumerate(PET_BREEDS.items()):
-            images = random_images(per_breed, seed=c, size=size)
-            images[:, : size // 2] = 60 * c  # each breed its own colour, so it can be learnt
+        for c, (breed, species) in enumerate(breeds.items()):
+            images = random_images(per_breed, seed=c, size=size)[:, : size * 3 // 4]
+            images[:, : size // 3] = 255 * c // len(breeds)  # each breed its own shade, to learn
             for i, pixels in enumerate(images):
                 stem = f"{breed}_{i}"
                 fmt, mode = odd.get(stem, ("JPEG", "RGB"))
@@ -251,13 +272,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def mirror_with_pets(folder: Path, mirror: Path) -> Path:
-    """A mirror folder holding the real mirror's sources and a small Pet archive pair."""
+def mirror_with_pets(folder: Path, mirror: Path, **archive: Any) -> Path:
+    """A mirror folder holding the real mirror's sources and a small Pet archive pair (made by
+    make_pet_archives with `archive`)."""
     folder.mkdir(parents=True, exist_ok=True)
     index = yaml.safe_load((mirror / "sources.yaml").read_text())
     for entry in index.values():
         (folder / entry["file"]).symlink_to(mirror / entry["file"])
-    for name, path in make_pet_archives(folder / "pets").items():
+    for name, path in make_pet_archives(folder / "pets", **archive).items():
         index[name] = {"file": f"pets/{path.name}", "sha256": sha256(path),
                        "format": name.replace("oxford_pets_", "oxford-pets-")}  # fmt: skip
     (folder / "sources.yaml").write_text(yaml.safe_dump(index))

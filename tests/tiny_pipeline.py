@@ -1,8 +1,11 @@
 """A git + DVC copy of the project with the slow parts shrunk, for tests that run DVC for real.
 
-    python -m tests.tiny_pipeline DEST    # a tiny project at DEST after one `dvc repro`
+    python -m tests.tiny_pipeline DEST                       # a tiny project after `dvc repro`
+    python -m tests.tiny_pipeline --preset cat-breeds DEST   # a preset at its own shapes
 
-The classifier is still judged on all of the data; the generator trains for seconds.
+The classifier is still judged on all of the data; the generator trains for seconds. A preset
+keeps its data, image size, network and classes, and only its counts are cut; one that learns
+from the Oxford-IIIT Pet archives gets a small pair made in the official layout.
 """
 
 from __future__ import annotations
@@ -15,21 +18,25 @@ from pathlib import Path
 import yaml
 
 from pipeline.generator.presets import PRESETS, params_keys
+from tests.conftest import PET_BREEDS_FULL, mirror_with_pets
 from tools.workspace import ROOT, Project, make_project
 
 DEFAULT_MIRROR = ROOT.parent / "shared" / "mirror"
 
 
-def tiny_params() -> dict:
-    """The committed params with the slow parts shrunk: the `tiny` generator preset, and fewer
-    images and rounds wherever a stage only measures."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for key, value in params_keys(PRESETS["tiny"]).items():
-        *sections, name = key.split(".")
+def with_preset(params: dict, name: str) -> dict:
+    """`params` with every key preset `name` sets."""
+    for key, value in params_keys(PRESETS[name]).items():
+        *sections, last = key.split(".")
         section = params
         for part in sections:
             section = section[part]
-        section[name] = list(value) if isinstance(value, tuple) else value
+        section[last] = value
+    return params
+
+
+def shrunk(params: dict) -> dict:
+    """Fewer images and rounds wherever a stage only measures, one classifier epoch."""
     params["train_classifier"]["train"].update(epochs=1, batch_size=256, checkpoint_every=100)
     params["keras_to_onnx"]["parity_images"] = 1000
     params["onnx_to_torch"]["parity_images"] = 1000
@@ -39,9 +46,41 @@ def tiny_params() -> dict:
     params["validate"]["sweep"].update(
         guidance_scales=[1.0, 4.0], euler_steps=2, heun_steps=1, samples_per_class=2
     )
-    # 20 steps learn no classes: the generator's quality gates are driven by their own tests.
+    # Seconds of training learn no classes: the quality gates are driven by their own tests.
     params["validate"]["gates"].update(conditional_accuracy_min=0.0, frechet_distance_max=1e6)
     return params
+
+
+def tiny_params() -> dict:
+    """The committed params with the slow parts shrunk: the `tiny` generator preset, and fewer
+    images and rounds wherever a stage only measures."""
+    params = shrunk(with_preset(committed_params(), "tiny"))
+    # 62K parameters: the graph's own bytes weigh against them (4.9 bytes a parameter)
+    params["validate"]["gates"]["generator_bytes_per_parameter_max"] = 6.0
+    return params
+
+
+def preset_params(name: str) -> dict:
+    """Preset `name` at its own shapes (data, image size, network, classes), with its training
+    cut to seconds and the classifier's accuracy gate to what seconds reach."""
+    params = shrunk(with_preset(committed_params(), name))
+    params["train_dit"]["train"].update(steps=8, batch_size=8, warmup_steps=2, checkpoint_every=4)
+    # No reader takes a shape from the network's size: a wider one only costs minutes on a CPU
+    model = params["train_dit"]["model"]
+    model.update(width=min(model["width"], 128), depth=min(model["depth"], 4),
+                 heads=min(model["heads"], 2))  # fmt: skip
+    params["train_classifier"]["val_images"] = min(params["train_classifier"]["val_images"], 24)
+    params["sample"].update(steps=3, per_class=2)
+    params["validate"]["gates"]["trained_accuracy_min"] = 0.0
+    return params
+
+
+def needs_pets(params: dict) -> bool:
+    return params["data"]["dataset"] == "oxford_pets"
+
+
+def committed_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def ran(output: str) -> set[str]:
@@ -53,13 +92,28 @@ def tiny_project(path: Path, mirror: Path) -> Project:
     return make_project(path, mirror, tiny_params())
 
 
+def preset_project(path: Path, mirror: Path, name: str) -> Project:
+    """A project of preset `name` at its own shapes (tiny counts); the Pet archives it needs are
+    made beside it, with all twelve cat breeds, a few dogs and the odd files of the real ones."""
+    params = preset_params(name)
+    if needs_pets(params):
+        mirror = mirror_with_pets(path.parent / f"{path.name}-mirror", mirror,
+                                  per_breed=8, size=80, breeds=PET_BREEDS_FULL)  # fmt: skip
+    return make_project(path, mirror, params)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dest", type=Path, help="an empty or absent folder")
+    parser.add_argument("--preset", choices=list(PRESETS), help="a preset at its own shapes")
     args = parser.parse_args()
     mirror = Path(os.environ.get("DATA_MIRROR") or DEFAULT_MIRROR).resolve()
-    args.dest.mkdir(parents=True, exist_ok=True)
-    project = tiny_project(args.dest.resolve(), mirror)
+    dest = args.dest.resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    if args.preset:
+        project = preset_project(dest, mirror, args.preset)
+    else:
+        project = tiny_project(dest, mirror)
     print(project.dvc("repro").stdout[-2000:])
 
 
