@@ -52,7 +52,8 @@ def main(params: Params) -> None:
         formats.check_keras_file(files["resnet8_keras"])
         kinds = {name: sources[name].format for name in needed}
         reference = formats.read_reference_sets(kinds, files, config.limits)
-        splits, unreadable = formats.read_splits(data, files, reference, config.limits)
+        splits, unreadable, held_out = formats.read_splits(data, files, reference, config.limits,
+                                                           paths.PHOTOS)  # fmt: skip
         for problem in unreadable:
             log.warning("skipped an unreadable image: %s", problem)
         train, test = learning_sets(splits, data)
@@ -67,7 +68,8 @@ def main(params: Params) -> None:
         with atomic_path(paths.KERAS_MODEL) as tmp:
             shutil.copyfile(files["resnet8_keras"], tmp)
 
-    provenance = Provenance.of(sources, needed, reference, data, train, test, unreadable)
+    provenance = Provenance.of(sources, needed, reference, data, train, test, unreadable,
+                               held_out)  # fmt: skip
     write_record(paths.PROVENANCE, provenance)
     log.info("%s: %d classes, %s images", data.dataset, len(train.class_names), provenance.images)
     with mlflow_run("download", asdict(params)) as tracker:

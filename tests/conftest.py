@@ -268,6 +268,22 @@ def make_pet_archives(
             "oxford_pets_annotations": folder / "annotations.tar.gz"}  # fmt: skip
 
 
+def photo(shade: int, size: tuple[int, int] = (40, 30), seed: int = 0) -> np.ndarray:
+    """A photo `size` (width, height) of one shade with a little noise, so each is its own."""
+    rng = np.random.default_rng(seed)
+    pixels = np.full((size[1], size[0], 3), shade, np.uint8)
+    return pixels + rng.integers(0, 8, pixels.shape, dtype=np.uint8)
+
+
+def write_photos(root: Path, per_class: dict[str, int], seed: int = 0) -> None:
+    """`root/<class>/NNN.jpg`: each class its own shade, so that it can be learnt."""
+    for c, (label, count) in enumerate(per_class.items()):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            pixels = photo(60 * c, seed=seed + i)
+            (root / label / f"{i:03d}.jpg").write_bytes(image_bytes(pixels, "JPEG"))
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

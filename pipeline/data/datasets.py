@@ -8,11 +8,11 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.data.images import DatasetError, ImageSet, resize_images
+from pipeline.data.images import Aspect, DatasetError, ImageSet, resize_images
 from pipeline.data.sources import Source, SourceRecord
 from pipeline.schema import bounded
 
-Dataset = Literal["cifar10", "oxford_pets"]
+Dataset = Literal["cifar10", "oxford_pets", "folder"]
 Species = Literal["cat", "dog"]
 OTHER = "other"
 
@@ -20,6 +20,7 @@ OTHER = "other"
 DATASET_SOURCES: dict[Dataset, tuple[str, ...]] = {
     "cifar10": ("cifar10",),
     "oxford_pets": ("oxford_pets_images", "oxford_pets_annotations"),
+    "folder": (),  # the photos in data/raw, tracked with `dvc add`
 }
 
 
@@ -32,6 +33,11 @@ class DataParams:
     classes: list[str] | None  # keep only these classes; null keeps all
     other_class: bool  # the images of every class not kept become one more class, "other"
     image_size: int = bounded(8, 512)  # images are resized to image_size x image_size
+    aspect: Aspect  # how a photo that is not square becomes one: squash, center_crop, pad
+    # folder: the share of each class held out for testing where data/raw has no train/, test/
+    test_fraction: float = bounded(0.01, 0.9)
+    split_seed: int = bounded(0, 2**32 - 1)
+    min_class_images: int = bounded(1, 1_000_000)  # folder: a class with fewer is refused
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class Provenance:
     classes: tuple[str, ...]  # the classes learnt, in label order
     images: dict[str, int]  # per set written: cifar10_train, ..., train, test
     unreadable: tuple[str, ...]  # images of the sources that no decoder opened, skipped
+    held_out: tuple[str, ...]  # folder: the test photos of a seeded split (the split, written)
 
     @classmethod
     def of(
@@ -106,6 +113,7 @@ class Provenance:
         train: ImageSet,
         test: ImageSet,
         unreadable: list[str],
+        held_out: list[str],
     ) -> Provenance:
         counts = zip(("cifar10_train", "cifar10_test", "cifar10_perf", "train", "test"),
                      (*reference, train, test), strict=True)  # fmt: skip
@@ -115,4 +123,5 @@ class Provenance:
             classes=train.class_names,
             images={name: len(data.labels) for name, data in counts},
             unreadable=tuple(unreadable),
+            held_out=tuple(held_out),
         )

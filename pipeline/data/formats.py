@@ -13,10 +13,12 @@ import numpy as np
 
 from pipeline.data.archives import ArchiveLimits, iter_files
 from pipeline.data.datasets import DATASET_SOURCES, DataParams, Species, Splits
+from pipeline.data.folder import read_photo_folder
 from pipeline.data.images import (
     CHANNELS,
     CIFAR10_CLASSES,
     IMAGE_SUFFIXES,
+    Aspect,
     DatasetError,
     ImageSet,
     decode_image,
@@ -212,12 +214,16 @@ def read_splits(
     files: dict[str, Path],
     reference: tuple[ImageSet, ImageSet, ImageSet],
     limits: ArchiveLimits,
-) -> tuple[Splits, list[str]]:
-    """The chosen dataset's own train and test split, and the images no decoder could open."""
+    photos: Path,
+) -> tuple[Splits, list[str], list[str]]:
+    """The chosen dataset's train and test split, the images no decoder could open, and the
+    test photos a seeded split of the `photos` folder held out."""
     if params.dataset == "cifar10":
-        return Splits(reference[0], reference[1], {}), []
+        return Splits(reference[0], reference[1], {}), [], []
+    if params.dataset == "folder":
+        return read_photo_folder(photos, params, limits)
     images, annotations = (files[name] for name in DATASET_SOURCES["oxford_pets"])
-    return read_oxford_pets(images, annotations, limits, params.image_size)
+    return (*read_oxford_pets(images, annotations, limits, params.image_size, params.aspect), [])
 
 
 PET_SPECIES: dict[str, Species] = {"1": "cat", "2": "dog"}
@@ -249,7 +255,11 @@ def read_pet_lists(path: Path, limits: ArchiveLimits) -> tuple[dict[str, str], d
 
 
 def read_oxford_pets(
-    images: Path, annotations: Path, limits: ArchiveLimits, image_size: int
+    images: Path,
+    annotations: Path,
+    limits: ArchiveLimits,
+    image_size: int,
+    aspect: Aspect = "squash",
 ) -> tuple[Splits, list[str]]:
     """The official Oxford-IIIT Pet archives: the split the annotations give, one class per
     breed named as in the file names, every image that Pillow reads converted to RGB and resized.
@@ -262,7 +272,7 @@ def read_oxford_pets(
         if stem in split_of and PurePosixPath(name).parent.name == "images":
             found.add(stem)
             try:
-                decoded[stem] = decode_image(data, name, images, size=image_size)
+                decoded[stem] = decode_image(data, name, images, image_size, aspect)
             except DatasetError as err:
                 unreadable.append(f"{name}: {err.__cause__ or err}")
     unreadable += [

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pipeline.errors import PipelineError
 from pipeline.files import save_npz
@@ -17,7 +18,9 @@ CHANNELS = 3  # RGB everywhere: decoded images, model inputs, generated samples
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# How a photo that is not square becomes one: stretched whole, its central square, or padded
+Aspect = Literal["squash", "center_crop", "pad"]
 
 
 class DatasetError(PipelineError):
@@ -77,19 +80,36 @@ class ImageSet:
             )
 
 
-def decode_image(data: bytes, name: str, archive: Path, size: int | None = None) -> np.ndarray:
+def decode_image(
+    data: bytes, name: str, archive: Path, size: int | None = None, aspect: Aspect = "squash"
+) -> np.ndarray:
     """Decode one image file, whatever its name says it is (PNG or GIF bytes under `.jpg`, CMYK,
-    grayscale), to (H, W, 3) uint8 RGB, optionally resized to size x size."""
+    grayscale, palette), turned upright by its EXIF orientation, to (H, W, 3) uint8 RGB,
+    optionally brought to size x size by `aspect`."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return resized(image.convert("RGB"), size)
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
+            if size is not None and image.format == "JPEG":
+                image.draft("RGB", (size, size))  # a large photo decodes at a fraction of its size
+            upright = ImageOps.exif_transpose(image)
+            return resized(upright.convert("RGB"), size, aspect)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise DatasetError(f"{archive}: member {name} is not a readable image ({err})") from err
 
 
-def resized(rgb: Image.Image, size: int | None) -> np.ndarray:
-    """A square of size x size (bicubic, as the browser app resizes too), or the image as it is."""
+def resized(rgb: Image.Image, size: int | None, aspect: Aspect = "squash") -> np.ndarray:
+    """A square of size x size (bicubic, as the browser app resizes too), or the image as it is.
+    `squash` stretches the whole image, `center_crop` keeps its central square, `pad` fits it
+    whole on black."""
     if size is not None and rgb.size != (size, size):
+        width, height = rgb.size
+        side = min(width, height) if aspect == "center_crop" else max(width, height)
+        if aspect == "center_crop":
+            left, top = (width - side) // 2, (height - side) // 2
+            rgb = rgb.crop((left, top, left + side, top + side))
+        elif aspect == "pad" and width != height:
+            square = Image.new("RGB", (side, side))
+            square.paste(rgb, ((side - width) // 2, (side - height) // 2))
+            rgb = square
         rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(rgb, dtype=np.uint8)
 

@@ -52,7 +52,8 @@ SAMPLE = SampleParams(
 )
 
 CIFAR10 = DataParams(dataset="cifar10", species=None, classes=None, other_class=False,
-                     image_size=32)  # fmt: skip
+                     image_size=32, aspect="squash", test_fraction=0.2, split_seed=0,
+                     min_class_images=10)  # fmt: skip
 # From the converted model: its epochs and learning rate measured to fit in five minutes on two
 # cores, with the mirror-averaged features.
 CLASSIFIER = TrainClassifierParams(

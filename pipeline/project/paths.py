@@ -22,6 +22,7 @@ IMAGES = DATA / "images"
 TRAIN_IMAGES = IMAGES / "train.npz"
 TEST_IMAGES = IMAGES / "test.npz"
 PROVENANCE = REPORTS / "provenance.json"
+PHOTOS = DATA / "raw"  # data.dataset folder: one's own photos, data/raw/<class>/<image>
 
 KERAS_MODEL = MODELS / "resnet8.h5"
 ONNX_MODEL = MODELS / "resnet8.onnx"

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import yaml
 from mlflow import MlflowClient
 
 from pipeline.quality.gates import GATES
-from tests.conftest import mirror_with_pets
+from tests.conftest import image_bytes, mirror_with_pets, photo, write_photos
 from tests.tiny_pipeline import ran, tiny_project
 from tools.workspace import ROOT, Project
 
@@ -203,6 +204,37 @@ def test_the_cat_breeds_of_a_pet_archive_are_learnt_judged_and_served_by_name(
     ours = [entry for entry in manifest if entry.get("family") != "converted ResNet-8"]
     assert {entry["role"] for entry in ours} == {"generator", "classifier"}, manifest
     assert all(entry["class_names"] == names for entry in ours), manifest
+
+
+def test_a_folder_of_own_photos_goes_from_dvc_add_to_the_app_and_more_photos_rerun_it(
+    project: Project, tmp_path: Path
+) -> None:
+    """The README's path: photos in data/raw/<class>/, `dvc add`, one experiment, the bundle."""
+    photos = project.path / "data/raw"
+    project.git("rm", "-r", "-q", "--cached", "data/raw")
+    write_photos(photos, {"fox": 12, "owl": 12, "yak": 12}, seed=7)
+    (photos / "owl" / "scan.png").write_bytes(image_bytes(photo(90, seed=99), "PNG", "CMYK"))
+    (photos / "yak" / "broken.jpg").write_bytes(b"not a photo")
+    project.dvc("add", "data/raw")
+    folder = {"data.dataset": "folder", "train_classifier.val_images": 3,
+              "validate.enforce": False}  # fmt: skip
+    result = project.dvc("exp", "run", *[p for k, v in folder.items() for p in ("-S", f"{k}={v}")])
+    assert {"download", "train_classifier", "train_dit", "validate"} <= ran(result.stdout)
+    provenance = json.loads((project.path / "reports/provenance.json").read_text())
+    assert provenance["classes"] == ["fox", "owl", "yak"]
+    assert len(provenance["held_out"]) == 3 * 2 and provenance["unreadable"][0].startswith(
+        "data/raw/yak/broken.jpg: "  # relative: the file keeps no trace of the folder it ran in
+    )
+    project.run(sys.executable, "-m", "tools.web_models", "--project", str(project.path),
+                "--out", str(tmp_path / "bundle"))  # fmt: skip
+    manifest = json.loads((tmp_path / "bundle/manifest.json").read_text())["models"]
+    assert [e["class_names"] for e in manifest if e["id"] == "dit"] == [["fox", "owl", "yak"]]
+
+    write_photos(photos / "more", {"fox": 1})  # one more photo: download must rerun
+    (photos / "fox" / "new.jpg").write_bytes((photos / "more/fox/000.jpg").read_bytes())
+    shutil.rmtree(photos / "more")
+    project.dvc("add", "data/raw")
+    assert "download" in project.dvc("status").stdout
 
 
 def test_the_pet_dataset_offline_without_a_mirror_entry_names_both_archives(

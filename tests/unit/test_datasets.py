@@ -12,10 +12,14 @@ import pytest
 from pipeline.data.datasets import DataParams, Splits, kept_classes, learning_sets
 from pipeline.data.formats import read_oxford_pets
 from pipeline.data.images import DatasetError, ImageSet
+from pipeline.generator.presets import CIFAR10
 from tests.conftest import LIMITS, add_file, make_pet_archives, random_images
 
-CATS = DataParams(dataset="oxford_pets", species="cat", classes=None, other_class=False,
-                  image_size=32)  # fmt: skip
+CATS = replace(CIFAR10, dataset="oxford_pets", species="cat")
+
+
+def params_of(species: str | None, classes: list[str] | None, other: bool) -> DataParams:
+    return replace(CIFAR10, species=species, classes=classes, other_class=other)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +83,7 @@ def cifar_like() -> Splits:
 
 
 def test_classes_keep_a_subset_in_the_data_order() -> None:
-    params = DataParams("cifar10", None, ["dog", "airplane"], False, 32)
+    params = params_of(None, ["dog", "airplane"], False)
     train, _ = learning_sets(cifar_like(), params)
     assert train.class_names == ("airplane", "dog") and train.labels.tolist() == [0, 1, 0, 1, 0, 1]
 
@@ -87,9 +91,9 @@ def test_classes_keep_a_subset_in_the_data_order() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        (DataParams("cifar10", "cat", None, False, 32), "data.species is 'cat', but cifar10 has"),
-        (DataParams("cifar10", None, ["zebra"], False, 32), r"data.classes names \['zebra'\]"),
-        (DataParams("cifar10", None, ["cat"], False, 32), "a classifier needs two classes"),
+        (params_of("cat", None, False), "data.species is 'cat', but cifar10 has"),
+        (params_of(None, ["zebra"], False), r"data.classes names \['zebra'\]"),
+        (params_of(None, ["cat"], False), "a classifier needs two classes"),
     ],
 )
 def test_a_selection_the_data_cannot_meet_names_the_key(params: DataParams, message: str) -> None:
@@ -98,6 +102,6 @@ def test_a_selection_the_data_cannot_meet_names_the_key(params: DataParams, mess
 
 
 def test_one_class_and_other_are_two_classes() -> None:
-    params = DataParams("cifar10", None, ["cat"], True, 32)
+    params = params_of(None, ["cat"], True)
     train, _ = learning_sets(cifar_like(), params)
     assert train.class_names == ("cat", "other") and np.bincount(train.labels).tolist() == [3, 6]
