@@ -19,13 +19,19 @@ from pipeline.runtime.models import ModelInfo
 
 @dataclass(frozen=True)
 class HubDataset:
-    id: str  # the dataset's repository on the Hub
+    id: str | None  # the dataset's repository on the Hub; None: one's own photos
     name: str
+
+    @property
+    def type(self) -> str:
+        """The model-index dataset type: the Hub id, or the Hub's loader for a folder of images."""
+        return self.id or "imagefolder"
 
 
 DATASETS: dict[Dataset, HubDataset] = {
     "cifar10": HubDataset("uoft-cs/cifar10", "CIFAR-10"),
     "oxford_pets": HubDataset("timm/oxford-iiit-pet", "Oxford-IIIT Pet"),
+    "folder": HubDataset(None, "own photos"),
 }
 CONVERTED_DATA: Dataset = "cifar10"  # MLPerf Tiny's ResNet-8 and its perf subset are CIFAR-10's
 LIBRARY = "onnx"  # the files run in ONNX Runtime; the safetensors need this project's code
@@ -41,7 +47,7 @@ def classifier_results(recorded: Recorded, data: HubDataset) -> list[EvalResult]
     trained = recorded.train_classifier
     task = {"task_type": "image-classification", "task_name": "Image classification"}
     results = [
-        EvalResult(**task, dataset_type=data.id, dataset_name=f"{data.name} test set",
+        EvalResult(**task, dataset_type=data.type, dataset_name=f"{data.name} test set",
                    dataset_split="test", metric_type="accuracy", metric_value=trained.test.accuracy,
                    metric_name=f"Top-1 accuracy of the trained ResNet-8 (fp32 ONNX) on "
                    f"{trained.test.total:,} test images")
@@ -66,7 +72,7 @@ def generator_results(validation: ValidationMetrics, data: HubDataset) -> list[E
     sampled = {"samples": judged.samples, "solver": judged.solver, "steps": judged.steps,
                "guidance_scale": judged.guidance_scale}  # fmt: skip
     task = {"task_type": GENERATION_TASK, "task_name": "Class-conditional image generation",
-            "dataset_type": data.id}  # fmt: skip
+            "dataset_type": data.type}  # fmt: skip
     accuracy, distance = judged.conditional_accuracy, judged.frechet_distance
     return [
         EvalResult(**task, dataset_name=f"{data.name} classes", metric_type="accuracy",
@@ -91,7 +97,8 @@ def metadata(
     license: str,
 ) -> ModelCardData:  # fmt: skip
     data = DATASETS[provenance.dataset]
-    datasets = list(dict.fromkeys([data.id, DATASETS[CONVERTED_DATA].id]))
+    hub = [d.id for d in (data, DATASETS[CONVERTED_DATA]) if d.id is not None]
+    datasets = list(dict.fromkeys(hub))
     return ModelCardData(
         model_name=name, license=license, library_name=LIBRARY, tags=TAGS, datasets=datasets,
         metrics=["accuracy", "frechet_distance"],
