@@ -47,7 +47,7 @@ def main(params: Params) -> None:
     recorded = Recorded.load()
     test = ImageSet.load(paths.TEST_IMAGES)
     judge = Judge(paths.GENERATOR_ONNX, paths.CLASSIFIER_ONNX, test, runtime.threads,
-                  runtime.batch_size)  # fmt: skip
+                  runtime.batch_size, held_out=paths.ONNX_MODEL)  # fmt: skip
     judged = judge_generator(judge, params.sample, config)
     gates = evaluate(recorded, judged, config.gates)
     failing = [gate.name for gate in gates if not gate.passed]

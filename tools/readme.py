@@ -18,6 +18,7 @@ from pipeline.generator.training import DiTTrainParams, GeneratorTrainingMetrics
 from pipeline.params import read_document
 from pipeline.project import paths
 from pipeline.quality.gates import ValidationMetrics
+from pipeline.quality.judge import Judgement
 from pipeline.quality.markdown import interval, table
 from pipeline.quality.recorded import Recorded
 from pipeline.records import read_record
@@ -84,6 +85,16 @@ def trained_rows(recorded: Recorded) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
+def held_out_rows(judged: Judgement) -> list[tuple[str, str, str]]:
+    held = judged.held_out
+    if held is None:
+        return []
+    return [(f"the same samples, held-out judge (`{held.judge}`, took no part)",
+             f"guidance {judged.guidance_scale:g}",
+             f"**{interval(held.conditional_accuracy)}** (the judge on real test images: "
+             f"{held.ceiling})")]  # fmt: skip
+
+
 def generator_rows() -> list[tuple[str, str, str]]:
     recorded = Recorded.load()
     export, generator = recorded.export_generator, recorded.quantize.generator
@@ -113,6 +124,7 @@ def generator_rows() -> list[tuple[str, str, str]]:
          f"guidance {judged.guidance_scale:g}",
          f"**{interval(accuracy)}** (the judge on real test images: "
          f"{recorded.train_classifier.test.accuracy})"),
+        *held_out_rows(judged),
         ("conditional accuracy over the guidance sweep", "guidance: accuracy", sweep),
         ("Fréchet distance on classifier features", f"{judged.samples:,} samples vs as many "
          "real test images", f"{interval(distance, 2)} (real-vs-real floor "

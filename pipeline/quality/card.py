@@ -54,6 +54,18 @@ def classifiers(recorded: Recorded, saved: SavedClassifier) -> str:
     )  # fmt: skip
 
 
+def held_out_words(judged: Judgement) -> str:
+    """Which judge reports beside the trained classifier, and what it says."""
+    held = judged.held_out
+    if held is None:
+        return "No classifier that took no part in making the generator knows these classes."
+    return (
+        f"Judged by `{held.judge}`, which took no part in training or tuning the generator: "
+        f"**{interval(held.conditional_accuracy)}** (its accuracy on real test images: "
+        f"{held.ceiling:.4f})."
+    )
+
+
 def generator_quality(judged: Judgement) -> str:
     """The judgement in words, then per-class accuracy and the guidance sweep as tables."""
     per_class = table(
@@ -65,7 +77,8 @@ def generator_quality(judged: Judgement) -> str:
         f"the trained classifier takes that share of {judged.samples} samples for their class), "
         f"Fréchet distance on the classifier's features **{interval(judged.frechet_distance)}** "
         f"(real against real: {judged.frechet_distance_real_floor:.3f}); "
-        f"{judged.solver}, {judged.steps} steps, guidance {judged.guidance_scale}.\n\n"
+        f"{judged.solver}, {judged.steps} steps, guidance {judged.guidance_scale}. "
+        f"{held_out_words(judged)}\n\n"
         f"{per_class}\n\n"
         "Over guidance scales, both solvers at the same network evaluations (fewer samples):\n\n"
         f"{sweep_table(judged.sweep)}"

@@ -38,6 +38,7 @@ class GateParams:
     generator_int8_velocity_error_max: float = bounded(0.0, 10.0)  # relative L2 vs fp32
     generator_fp16_velocity_error_max: float = bounded(0.0, 10.0)  # relative L2 vs fp32
     conditional_accuracy_min: float = bounded(0.0, 1.0)  # held against the interval's low end
+    held_out_accuracy_min: float = bounded(0.0, 1.0)  # the held-out judge's, its low end
     frechet_distance_max: float = bounded(0.0, 1e6)  # held against the interval's high end
 
 
@@ -113,6 +114,11 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec("generator_conditional_accuracy", lambda r, g: g.conditional_accuracy.ci95_low, ">=",
              "conditional_accuracy_min",
              "samples the trained classifier takes for their class (low end of the 95% interval)"),
+    GateSpec("generator_held_out_accuracy",
+             lambda r, g: g.held_out.conditional_accuracy.ci95_low if g.held_out else None, ">=",
+             "held_out_accuracy_min",
+             "samples a classifier that took no part takes for their class (low end of the 95% "
+             "interval)", unless="not applicable: no held-out classifier knows these classes"),
     GateSpec("generator_frechet_distance", lambda r, g: g.frechet_distance.ci95_high, "<=",
              "frechet_distance_max",
              "Fréchet distance to real images (high end of the 95% interval)"),

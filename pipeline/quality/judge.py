@@ -1,5 +1,7 @@
 """The generator judged by the classifier: does a sample of class c look like c (conditional
 accuracy), and do samples spread like real images (Fréchet distance on classifier features)?
+The same samples are judged again by a classifier that took no part in training or tuning the
+generator, where one knows the classes: the converted MLPerf ResNet-8, for CIFAR-10's.
 
 Everything runs from the ONNX files and the metadata they carry; nothing is downloaded.
 """
@@ -16,7 +18,7 @@ import onnxruntime as ort
 import torch
 
 from pipeline.classifier.graph import ClassifierInfo
-from pipeline.data.images import ImageSet
+from pipeline.data.images import ImageSet, resize_images
 from pipeline.errors import PipelineError
 from pipeline.generator.flow import Solver
 from pipeline.generator.graph import GeneratorInfo
@@ -58,6 +60,7 @@ class Judge:
     real: ImageSet  # the classifier's test set
     threads: int
     batch_size: int
+    held_out: Path | None = None  # a classifier that took no part: it judges where it can
 
     def classes(self) -> tuple[str, ...]:
         """The classes both models know: the same, as both learnt from the same images."""
@@ -91,6 +94,20 @@ class Judge:
             images.append(generate(velocity, noise, sample))
         return np.concatenate(images)
 
+    def held_out_reads(self, names: tuple[str, ...]) -> bool:
+        """Whether the held-out classifier knows exactly these classes."""
+        if self.held_out is None:
+            return False
+        return read_info(ClassifierInfo, self.held_out).class_names == names
+
+    def held_out_hits(self, images: ImageSet) -> np.ndarray:
+        """Whether the held-out classifier takes each image for its label, at its own size."""
+        assert self.held_out is not None
+        info = read_info(ClassifierInfo, self.held_out)
+        resized = resize_images(images, info.image_size)  # as `download` resizes the data
+        predict = predictor(open_session(self.held_out, self.threads))
+        return batched(predict, resized.images, self.batch_size).argmax(1) == images.labels
+
     def features(self, images: np.ndarray) -> np.ndarray:
         """The classifier's penultimate features of uint8 images."""
         return batched(predictor(self.sessions["features"]), images, self.batch_size)
@@ -122,6 +139,16 @@ class SweepPoint:
 
 
 @dataclass(frozen=True)
+class HeldOutJudgement:
+    """The judged samples again, by a classifier that took no part in making or tuning them."""
+
+    judge: str  # the model file
+    ceiling: float  # its accuracy on the real test images, at its own image size
+    conditional_accuracy: Measurement
+    conditional_accuracy_per_class: dict[str, Measurement]
+
+
+@dataclass(frozen=True)
 class Judgement:
     """The generator as the classifier judges it (`generator` in metrics/validate.json)."""
 
@@ -134,6 +161,7 @@ class Judgement:
     frechet_distance: Measurement
     frechet_distance_real_floor: float  # real against real at the same count
     sweep: dict[str, SweepPoint]  # <solver>_guidance_<scale>
+    held_out: HeldOutJudgement | None  # None: no held-out classifier knows these classes
 
 
 def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> Judgement:
@@ -165,6 +193,28 @@ def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> 
         frechet_distance=distance,
         frechet_distance_real_floor=round(frechet_distance(judge.features(real_b), real), 4),
         sweep=guidance_sweep(judge, sample, params, len(names)),
+        held_out=held_out_judgement(judge, ImageSet(images, expected, names)),
+    )
+
+
+def held_out_judgement(judge: Judge, samples: ImageSet) -> HeldOutJudgement | None:
+    """Conditional accuracy by the held-out classifier, beside its accuracy on real images."""
+    names = samples.class_names
+    if judge.held_out is None or not judge.held_out_reads(names):
+        return None
+    hits = judge.held_out_hits(samples).reshape(len(names), -1)
+    ceiling = float(judge.held_out_hits(judge.real).mean())
+    accuracy = proportion(int(hits.sum()), hits.size)
+    log.info("held-out judge %s: conditional accuracy %.4f (its ceiling %.4f)",
+             judge.held_out, accuracy.value, ceiling)  # fmt: skip
+    return HeldOutJudgement(
+        judge=judge.held_out.as_posix(),
+        ceiling=round(ceiling, 6),
+        conditional_accuracy=accuracy,
+        conditional_accuracy_per_class={
+            name: proportion(int(row.sum()), len(row))
+            for name, row in zip(names, hits, strict=True)
+        },
     )
 
 

@@ -18,6 +18,22 @@ def sweep_table(sweep: dict[str, SweepPoint]) -> str:
     return table(header, rows)
 
 
+def held_out_section(judged: Judgement) -> str:
+    """The same samples by the classifier that took no part in making or tuning them."""
+    held = judged.held_out
+    if held is None:
+        return ("## The held-out judge\n\nNone: no classifier that took no part in training or "
+                "tuning the generator knows these classes.\n")  # fmt: skip
+    rows = [(name, interval(m)) for name, m in held.conditional_accuracy_per_class.items()]
+    rows.append(("**all**", f"**{interval(held.conditional_accuracy)}**"))
+    return (
+        f"## The held-out judge: `{held.judge}`\n\nThe same samples, judged by a classifier that "
+        "took no part in training the generator or choosing its settings, at its own image size. "
+        f"Its accuracy on the real test images (its ceiling): {held.ceiling:.4f}.\n\n"
+        f"{table(['class', 'conditional accuracy'], rows)}\n"
+    )
+
+
 def validation_report(gates: list[Gate], judged: Judgement, ceiling: Accuracy) -> str:
     """Markdown: the gates, then conditional accuracy per class beside the judge's own accuracy
     on real test images of the class (its ceiling), then the Fréchet distance."""
@@ -50,6 +66,7 @@ def validation_report(gates: list[Gate], judged: Judgement, ceiling: Accuracy) -
         f"count, the floor: {judged.frechet_distance_real_floor:.3f}. Not comparable with "
         "Inception FID: other features, other sample count.",
         "",
+        held_out_section(judged),
         "### Guidance sweep (not gated)",
         "",
         sweep_table(judged.sweep),
