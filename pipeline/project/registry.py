@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 CHAMPION, CANDIDATE = "champion", "candidate"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    return file_digest(path)
 
 
 def log_onnx_model(path: Path, name: str, example: dict[str, np.ndarray]) -> Any:
@@ -67,15 +68,6 @@ def logged_model_uri(path: Path, experiment_id: str) -> str | None:
     return found[0].model_uri if found else None
 
 
-def file_md5(path: Path) -> str:
-    """The digest DVC records for the file in dvc.lock."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def register(models: dict[str, tuple[Path, dict[str, np.ndarray]]], passed: bool) -> dict:
     """Register each model file (by its registry name) once per content: a version of the same
     sha256 is reused, else the file is registered from the run that logged it (or, if none did,
@@ -96,7 +88,7 @@ def register(models: dict[str, tuple[Path, dict[str, np.ndarray]]], passed: bool
         else:
             uri = logged_model_uri(path, run.info.experiment_id)
             uri = uri or log_onnx_model(path, name, example).model_uri
-            tags = {"sha256": sha256, "dvc_md5": file_md5(path), "passed": str(passed)}
+            tags = {"sha256": sha256, "dvc_md5": file_digest(path, "md5"), "passed": str(passed)}
             version = mlflow.register_model(uri, name, tags=tags)
         client.set_registered_model_alias(name, alias, version.version)
         registered[name] = {"version": int(version.version), "alias": alias, "new": not found}
