@@ -161,7 +161,8 @@ class Judgement:
     frechet_distance: Measurement
     frechet_distance_real_floor: float  # real against real at the same count
     sweep: dict[str, SweepPoint]  # <solver>_guidance_<scale>
-    held_out: HeldOutJudgement | None  # None: no held-out classifier knows these classes
+    # None: no held-out classifier knows these classes (or the run predates the held-out judge)
+    held_out: HeldOutJudgement | None = None
 
 
 def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> Judgement:
