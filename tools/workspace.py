@@ -85,7 +85,7 @@ class Project:
     def reset(self, commit: str = "HEAD") -> None:
         """Back to `commit`, outputs included."""
         self.git("reset", "-q", "--hard", commit)
-        self.git("clean", "-qfd", "--", "plots", "reports", "metrics")
+        self.git("clean", "-qfd", "--", "plots", "reports", "metrics", "data")  # data/raw photos
         self.dvc("checkout", "-q", "--force")
 
     def clone(self, path: Path) -> Project:
