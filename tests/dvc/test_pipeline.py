@@ -217,6 +217,7 @@ def test_a_folder_of_own_photos_goes_from_dvc_add_to_the_app_and_more_photos_rer
     (photos / "owl" / "scan.jpg").write_bytes(image_bytes(photo(90, seed=99), "JPEG", "CMYK"))
     (photos / "yak" / "broken.jpg").write_bytes(b"not a photo")
     project.dvc("add", "data/raw")
+    project.commit("the photos, tracked with DVC")
     folder = {"data.dataset": "folder", "train_classifier.val_images": 3,
               "validate.enforce": False}  # fmt: skip
     result = project.dvc("exp", "run", *[p for k, v in folder.items() for p in ("-S", f"{k}={v}")])
