@@ -83,7 +83,10 @@ describe("the project's own classes", () => {
     const worst = Math.max(...probabilities.map((p, i) => Math.abs(p - expected.probabilities[i])));
     expect(worst).toBeLessThan(1e-4);
     expect(await page.getByTestId('top-class').textContent()).toContain(expected.class_name);
-    await page.screenshot({ path: join(SCREENSHOTS, `classes_classified_${probabilities.length}.png`), fullPage: true });
+    await page.screenshot({
+      path: join(SCREENSHOTS, `classes_classified_${probabilities.length}.png`),
+      fullPage: true,
+    });
     expect(errors).toEqual([]);
   });
 });
