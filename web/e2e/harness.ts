@@ -79,8 +79,9 @@ export async function openApp(
   browser: Browser,
   url: string,
   viewport = { width: 1280, height: 900 },
+  device: { isMobile?: boolean; hasTouch?: boolean; deviceScaleFactor?: number } = {},
 ): Promise<{ page: Page; errors: string[]; requests: string[] }> {
-  const page = await browser.newPage({ viewport });
+  const page = await browser.newPage({ viewport, ...device });
   const errors: string[] = [];
   const requests: string[] = [];
   const record = (message: ConsoleMessage) => {

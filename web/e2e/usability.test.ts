@@ -34,8 +34,11 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function readyPage(viewport?: { width: number; height: number }): Promise<{ page: Page; errors: string[] }> {
-  const opened = await openApp(browser, url, viewport);
+async function readyPage(
+  viewport?: { width: number; height: number },
+  device?: Parameters<typeof openApp>[3],
+): Promise<{ page: Page; errors: string[] }> {
+  const opened = await openApp(browser, url, viewport, device);
   await waitUntilReady(opened.page);
   return opened;
 }
@@ -195,12 +198,17 @@ describe('images to classify', () => {
 });
 
 describe('on a phone', () => {
-  it('fits 390 px with no sideways scroll, controls and bars inside the screen', async () => {
-    const { page } = await readyPage({ width: 390, height: 844 });
+  it('fits 390 px with no sideways scroll, panels, controls and bars inside the screen', async () => {
+    // As a phone shows it: mobile viewport rules, touch and a 3x screen, not a narrow desktop window
+    const { page } = await readyPage(
+      { width: 390, height: 844 },
+      { isMobile: true, hasTouch: true, deviceScaleFactor: 3 },
+    );
     const overflow = () =>
       page.evaluate(() => {
         const width = innerWidth;
-        const outside = Array.from(document.querySelectorAll<HTMLElement>('button, input, select, .bar-cell'))
+        const shown = 'button, input, select, .bar-cell, .workspace, aside, .table-scroll';
+        const outside = Array.from(document.querySelectorAll<HTMLElement>(shown))
           .filter((node) => node.offsetParent !== null && !node.classList.contains('visually-hidden'))
           .filter((node) => {
             const box = node.getBoundingClientRect();

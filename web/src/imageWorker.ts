@@ -21,8 +21,8 @@ function refuseIfTooLarge(name: string, width: number, height: number): void {
 
 async function decode(name: string, file: Blob): Promise<{ pixels: RgbImage; bitmap: ImageBitmap }> {
   if (file.size > IMAGE_LIMITS.bytes) {
-    const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
-    throw new Error(`${name} is ${mb(file.size)}; files up to ${mb(IMAGE_LIMITS.bytes)} are read`);
+    const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+    throw new Error(`${name} is ${mib(file.size)}; files up to ${mib(IMAGE_LIMITS.bytes)} are read`);
   }
   const stated = imageDimensions(new Uint8Array(await file.slice(0, HEADER_BYTES).arrayBuffer()));
   if (stated) refuseIfTooLarge(name, stated.width, stated.height);

@@ -38,7 +38,7 @@ export function ImageChooser({ onFile }: Props) {
         }}
       />
       <strong>Drop an image here</strong> or choose a file (PNG, JPEG, GIF, WebP or BMP; up to{' '}
-      {IMAGE_LIMITS.bytes / 2 ** 20} MB and {IMAGE_LIMITS.pixels / 1e6} megapixels). Generated images can be sent here
+      {IMAGE_LIMITS.bytes / 2 ** 20} MiB and {IMAGE_LIMITS.pixels / 1e6} megapixels). Generated images can be sent here
       too.
     </label>
   );

@@ -11,10 +11,11 @@ export function RuntimeSettings({ runtime }: { runtime: Runtime }) {
       <div className="controls compact">
         <Field label="Backend">
           <select
+            title="Auto: WebGPU where the browser offers it, else wasm"
             value={settings.backend}
             onChange={(e) => setSettings({ ...settings, backend: e.target.value as BackendChoice })}
           >
-            <option value="auto">Auto (WebGPU if offered)</option>
+            <option value="auto">Auto</option>
             <option value="webgpu">WebGPU</option>
             <option value="wasm">wasm (CPU)</option>
           </select>
