@@ -66,6 +66,21 @@ def held_out_words(judged: Judgement) -> str:
     )
 
 
+def fidelity_words(judged: Judgement) -> str:
+    """Precision and recall overall, by the held-out judge where there is one."""
+    held = judged.held_out
+    measured = held.precision_recall if held is not None else None
+    by = "the held-out judge's" if measured is not None else "the trained classifier's"
+    measured = measured or judged.precision_recall
+    if measured is None:
+        return ""
+    return (
+        f" Precision {interval(measured.precision)} and recall {interval(measured.recall)} in "
+        f"{by} features: fidelity and coverage apart (per class in "
+        "`reports/validation.md`)."
+    )
+
+
 def generator_quality(judged: Judgement) -> str:
     """The judgement in words, then per-class accuracy and the guidance sweep as tables."""
     per_class = table(
@@ -78,7 +93,7 @@ def generator_quality(judged: Judgement) -> str:
         f"Fréchet distance on the classifier's features **{interval(judged.frechet_distance)}** "
         f"(real against real: {judged.frechet_distance_real_floor:.3f}); "
         f"{judged.solver}, {judged.steps} steps, guidance {judged.guidance_scale}. "
-        f"{held_out_words(judged)}\n\n"
+        f"{held_out_words(judged)}{fidelity_words(judged)}\n\n"
         f"{per_class}\n\n"
         "Over guidance scales, both solvers at the same network evaluations (fewer samples):\n\n"
         f"{sweep_table(judged.sweep)}"

@@ -1,7 +1,8 @@
 """The generator judged by the classifier: does a sample of class c look like c (conditional
-accuracy), and do samples spread like real images (Fréchet distance on classifier features)?
-The same samples are judged again by a classifier that took no part in training or tuning the
-generator, where one knows the classes: the converted MLPerf ResNet-8, for CIFAR-10's.
+accuracy), do samples spread like real images (Fréchet distance on classifier features), and,
+apart, do they look real (precision) and cover what real images show (recall)? The same samples
+are judged again by a classifier that took no part in training or tuning the generator, where
+one knows the classes: the converted MLPerf ResNet-8, for CIFAR-10's.
 
 Everything runs from the ONNX files and the metadata they carry; nothing is downloaded.
 """
@@ -23,7 +24,13 @@ from pipeline.errors import PipelineError
 from pipeline.generator.flow import Solver
 from pipeline.generator.graph import GeneratorInfo
 from pipeline.generator.sampling import SampleParams, fixed_noise, generate, onnx_velocity
-from pipeline.quality.statistics import Measurement, bootstrap_frechet, frechet_distance, proportion
+from pipeline.quality.statistics import (
+    Measurement,
+    bootstrap_frechet,
+    frechet_distance,
+    precision_recall,
+    proportion,
+)
 from pipeline.runtime.models import read_info
 from pipeline.runtime.sessions import batched, feature_session, open_session, predictor
 from pipeline.schema import bounded
@@ -112,10 +119,17 @@ class Judge:
         """The classifier's penultimate features of uint8 images."""
         return batched(predictor(self.sessions["features"]), images, self.batch_size)
 
+    def held_out_features(self, images: ImageSet) -> np.ndarray:
+        """The held-out classifier's penultimate features, at its own image size."""
+        assert self.held_out is not None
+        resized = resize_images(images, read_info(ClassifierInfo, self.held_out).image_size)
+        session = feature_session(self.held_out, self.threads)
+        return batched(predictor(session), resized.images, self.batch_size)
+
     def predictions(self, images: np.ndarray) -> np.ndarray:
         return batched(predictor(self.sessions["classifier"]), images, self.batch_size).argmax(1)
 
-    def real_pairs(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def real_pairs(self, count: int, seed: int) -> tuple[ImageSet, ImageSet]:
         """Two disjoint random sets of real test images, `count` each where the test set holds
         twice as many, else half of it each (a small data set of its own photos)."""
         available = len(self.real.labels) // 2
@@ -124,7 +138,7 @@ class Judge:
                         count, available)  # fmt: skip
             count = available
         order = np.random.default_rng(seed).permutation(len(self.real.labels))
-        return self.real.images[order[:count]], self.real.images[order[count : 2 * count]]
+        return self.real.subset(order[:count]), self.real.subset(order[count : 2 * count])
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,31 @@ class SweepPoint:
 
 
 @dataclass(frozen=True)
+class PrecisionRecall:
+    """Fidelity and coverage apart, in a judge's feature space (k = 3 nearest neighbours)."""
+
+    precision: Measurement  # the share of samples inside the real images' manifold
+    recall: Measurement  # the share of real images inside the samples' manifold
+
+
+def fidelity_and_coverage(
+    generated: np.ndarray,
+    labels: np.ndarray,
+    real: np.ndarray,
+    real_labels: np.ndarray,
+    names: tuple[str, ...],
+) -> tuple[PrecisionRecall, dict[str, PrecisionRecall]]:
+    """Precision and recall of all the samples against all the real images, and of each class's
+    samples against the real images of that class."""
+    overall = PrecisionRecall(*precision_recall(generated, real))
+    per_class = {
+        name: PrecisionRecall(*precision_recall(generated[labels == c], real[real_labels == c]))
+        for c, name in enumerate(names)
+    }
+    return overall, per_class
+
+
+@dataclass(frozen=True)
 class HeldOutJudgement:
     """The judged samples again, by a classifier that took no part in making or tuning them."""
 
@@ -146,6 +185,9 @@ class HeldOutJudgement:
     ceiling: float  # its accuracy on the real test images, at its own image size
     conditional_accuracy: Measurement
     conditional_accuracy_per_class: dict[str, Measurement]
+    # in the held-out judge's features; None in records from before they were measured
+    precision_recall: PrecisionRecall | None = None
+    precision_recall_per_class: dict[str, PrecisionRecall] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +205,9 @@ class Judgement:
     sweep: dict[str, SweepPoint]  # <solver>_guidance_<scale>
     # None: no held-out classifier knows these classes (or the run predates the held-out judge)
     held_out: HeldOutJudgement | None = None
+    # in the trained classifier's features; None in records from before they were measured
+    precision_recall: PrecisionRecall | None = None
+    precision_recall_per_class: dict[str, PrecisionRecall] | None = None
 
 
 def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> Judgement:
@@ -174,9 +219,13 @@ def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> 
     expected = np.repeat(np.arange(len(names)), per_class)
     hits = judge.predictions(images) == expected
     real_a, real_b = judge.real_pairs(len(images), seed)
-    generated, real = judge.features(images), judge.features(real_a)
+    generated, real = judge.features(images), judge.features(real_a.images)
     accuracy = proportion(int(hits.sum()), len(hits))
     distance = bootstrap_frechet(generated, real, params.bootstrap_rounds, seed)
+    fidelity, fidelity_per_class = fidelity_and_coverage(
+        generated, expected, real, real_a.labels, names
+    )
+    samples = ImageSet(images, expected, names)
     log.info(
         "conditional accuracy %.4f, Fréchet distance %.3f (%s, %d steps, guidance %g)",
         accuracy.value, distance.value, sample.solver, sample.steps, sample.guidance_scale,
@@ -192,20 +241,31 @@ def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> 
             for name, row in zip(names, hits.reshape(len(names), per_class), strict=True)
         },
         frechet_distance=distance,
-        frechet_distance_real_floor=round(frechet_distance(judge.features(real_b), real), 4),
+        frechet_distance_real_floor=round(frechet_distance(judge.features(real_b.images), real), 4),
         sweep=guidance_sweep(judge, sample, params, len(names)),
-        held_out=held_out_judgement(judge, ImageSet(images, expected, names)),
+        held_out=held_out_judgement(judge, samples, real_a),
+        precision_recall=fidelity,
+        precision_recall_per_class=fidelity_per_class,
     )
 
 
-def held_out_judgement(judge: Judge, samples: ImageSet) -> HeldOutJudgement | None:
-    """Conditional accuracy by the held-out classifier, beside its accuracy on real images."""
+def held_out_judgement(
+    judge: Judge, samples: ImageSet, real: ImageSet | None = None
+) -> HeldOutJudgement | None:
+    """Conditional accuracy by the held-out classifier, beside its accuracy on real images, and,
+    given real images to compare with, precision and recall in its features."""
     names = samples.class_names
     if judge.held_out is None or not judge.held_out_reads(names):
         return None
     hits = judge.held_out_hits(samples).reshape(len(names), -1)
     ceiling = float(judge.held_out_hits(judge.real).mean())
     accuracy = proportion(int(hits.sum()), hits.size)
+    fidelity, per_class = None, None
+    if real is not None:
+        fidelity, per_class = fidelity_and_coverage(
+            judge.held_out_features(samples), samples.labels,
+            judge.held_out_features(real), real.labels, names,
+        )  # fmt: skip
     log.info("held-out judge %s: conditional accuracy %.4f (its ceiling %.4f)",
              judge.held_out, accuracy.value, ceiling)  # fmt: skip
     return HeldOutJudgement(
@@ -216,6 +276,8 @@ def held_out_judgement(judge: Judge, samples: ImageSet) -> HeldOutJudgement | No
             name: proportion(int(row.sum()), len(row))
             for name, row in zip(names, hits, strict=True)
         },
+        precision_recall=fidelity,
+        precision_recall_per_class=per_class,
     )
 
 
@@ -226,7 +288,7 @@ def guidance_sweep(
     for each solver at equal network evaluations; keyed `<solver>_guidance_<scale>`."""
     sweep, seed = params.sweep, params.seed
     expected = np.repeat(np.arange(classes), sweep.samples_per_class)
-    real = judge.features(judge.real_pairs(len(expected), seed)[0])
+    real = judge.features(judge.real_pairs(len(expected), seed)[0].images)
     points = {}
     for solver, steps in (("euler", sweep.euler_steps), ("heun", sweep.heun_steps)):
         for scale in sweep.guidance_scales:

@@ -34,6 +34,35 @@ def held_out_section(judged: Judgement) -> str:
     )
 
 
+def fidelity_section(judged: Judgement) -> str:
+    """Precision and recall per class, in the trained classifier's features and, where there is
+    one, the held-out judge's."""
+    judges = [("trained classifier", judged.precision_recall, judged.precision_recall_per_class)]
+    held = judged.held_out
+    if held is not None and held.precision_recall is not None:
+        judges.append(("held-out judge", held.precision_recall, held.precision_recall_per_class))
+    if judged.precision_recall is None:
+        return ""
+    header = ["class"] + [f"{what}, {name}" for name, *_ in judges
+                          for what in ("precision", "recall")]  # fmt: skip
+    names = list(judged.conditional_accuracy_per_class)
+    rows = [
+        [name] + [interval(getattr(per_class[name], what)) for _, _, per_class in judges
+                  for what in ("precision", "recall")]
+        for name in names
+    ]  # fmt: skip
+    rows.append(["**all**"] + [f"**{interval(getattr(overall, what))}**" for _, overall, _ in judges
+                               for what in ("precision", "recall")])  # fmt: skip
+    return (
+        "## Precision and recall\n\nFidelity and coverage apart (Kynkäänniemi et al., 2019): "
+        "precision is the share of samples inside the real test images' manifold (each real "
+        "image's ball reaching its 3rd nearest neighbour), recall the share of real images "
+        "inside the samples' manifold; per class, a class's samples against real images of that "
+        f"class. In each judge's penultimate features; 95% intervals (Wilson).\n\n"
+        f"{table(header, rows)}\n"
+    )
+
+
 def validation_report(gates: list[Gate], judged: Judgement, ceiling: Accuracy) -> str:
     """Markdown: the gates, then conditional accuracy per class beside the judge's own accuracy
     on real test images of the class (its ceiling), then the Fréchet distance."""
@@ -67,6 +96,7 @@ def validation_report(gates: list[Gate], judged: Judgement, ceiling: Accuracy) -
         "Inception FID: other features, other sample count.",
         "",
         held_out_section(judged),
+        fidelity_section(judged),
         "### Guidance sweep (not gated)",
         "",
         sweep_table(judged.sweep),

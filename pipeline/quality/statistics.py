@@ -1,5 +1,6 @@
 """Measurements with their noise: a binomial proportion's 95% interval, the Fréchet distance
-between two feature sets, and a bootstrap interval around it."""
+between two feature sets with a bootstrap interval around it, and precision and recall, fidelity
+and coverage apart."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.metrics import pairwise_distances
 
 Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
 
@@ -69,3 +71,23 @@ def bootstrap_frechet(a: np.ndarray, b: np.ndarray, rounds: int, seed: int) -> M
     excess = float(np.mean(draws)) - distance
     low, high = (float(q) - excess for q in np.percentile(draws, [2.5, 97.5]))
     return Measurement.rounded(distance, max(0.0, low), high, digits=4)
+
+
+def manifold_hits(points: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
+    """Whether each point lies inside the reference set's estimated manifold: the union of balls
+    around each reference point reaching its k-th nearest neighbour in the reference set
+    (Kynkäänniemi et al., 2019)."""
+    within = pairwise_distances(reference, reference)  # (R, R), its diagonal 0: each point itself
+    radii = np.sort(within, axis=1)[:, min(k, len(reference) - 1)]  # (R,)
+    return (pairwise_distances(points, reference) <= radii[None, :]).any(axis=1)  # (P,)
+
+
+def precision_recall(
+    generated: np.ndarray, real: np.ndarray, k: int = 3
+) -> tuple[Measurement, Measurement]:
+    """Precision (the share of generated samples inside the real images' manifold: fidelity)
+    and recall (the share of real images inside the samples' manifold: coverage), each with its
+    Wilson interval over the points judged."""
+    precise, covered = manifold_hits(generated, real, k), manifold_hits(real, generated, k)
+    return (proportion(int(precise.sum()), len(precise)),
+            proportion(int(covered.sum()), len(covered)))  # fmt: skip

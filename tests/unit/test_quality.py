@@ -20,7 +20,13 @@ from pipeline.quality.gates import (
 )
 from pipeline.quality.judge import Judgement
 from pipeline.quality.recorded import Recorded
-from pipeline.quality.statistics import bootstrap_frechet, frechet_distance, proportion
+from pipeline.quality.statistics import (
+    bootstrap_frechet,
+    frechet_distance,
+    manifold_hits,
+    precision_recall,
+    proportion,
+)
 from pipeline.records import RecordError, read_record
 from tests.conftest import ROOT
 
@@ -134,3 +140,27 @@ def test_the_bootstrap_interval_holds_the_estimate_despite_the_resampling_bias()
     a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16))  # one distribution: d ~ 0
     result = bootstrap_frechet(a, b, rounds=100, seed=0)
     assert result.ci95_low <= result.value <= result.ci95_high
+
+
+def test_a_point_is_inside_the_manifold_when_some_reference_ball_reaches_it() -> None:
+    # four reference points on a line, 1 apart: with k = 1 every ball has radius 1
+    reference = np.array([[0.0], [1.0], [2.0], [3.0]])
+    points = np.array([[3.9], [4.1], [-1.0], [1.5]])
+    assert manifold_hits(points, reference, k=1).tolist() == [True, False, True, True]
+    # k = 3: the end points' balls reach 3 away
+    assert manifold_hits(np.array([[6.0], [6.1]]), reference, k=3).tolist() == [True, False]
+
+
+def test_precision_and_recall_tell_fidelity_from_coverage() -> None:
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((400, 8))
+    # samples from one corner of the real distribution: faithful, covering little
+    collapsed = rng.standard_normal((400, 8)) * 0.2 + real[0]
+    precision, recall = precision_recall(collapsed, real)
+    assert precision.value > 0.9 and recall.value < 0.2
+    # samples spread far wider than the real images: covering, rarely faithful
+    spread = rng.standard_normal((400, 8)) * 3
+    precision, recall = precision_recall(spread, real)
+    assert precision.value < 0.2 and recall.value > 0.9
+    same = precision_recall(rng.standard_normal((400, 8)), real)
+    assert all(0.6 < m.value < 1.0 and m.ci95_low < m.value < m.ci95_high for m in same)
