@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -69,6 +70,12 @@ def atomic_open(path: Path | str, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file for writing that replaces `path` when the block succeeds."""
     with atomic_path(path) as tmp, open(tmp, mode) as handle:
         yield handle
+
+
+def file_digest(path: Path | str, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read in blocks."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def write_json(path: Path | str, data: Any) -> None:

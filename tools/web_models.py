@@ -5,14 +5,14 @@
 Everything the app needs to know about a model (its role, class names, input and output names,
 image size, channels, layout, value range) is read from the model's own metadata, through the
 same typed records the pipeline writes it with, so the app never hard-codes them. The sha256 of
-each file lets the app tell a stale copy from a fresh one.
+each file lets the app tell a stale copy from a fresh one. The manifest's `sampling` record says
+which generator and settings the app starts with (see `sampling`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shutil
 import sys
@@ -24,14 +24,21 @@ import onnx
 
 from pipeline.classifier.graph import ClassifierInfo
 from pipeline.errors import PipelineError
+from pipeline.files import file_digest
 from pipeline.generator.graph import GeneratorInfo
+from pipeline.generator.sampling import SampleParams
+from pipeline.params import load_params
 from pipeline.project import paths
+from pipeline.records import read_record
 from pipeline.runtime.models import ModelInfo, read_info
+from tools.app_sampling import REPORT as APP_SAMPLING
+from tools.app_sampling import AppSampling
 
 ROOT = Path(__file__).resolve().parents[1]
 DESTINATION = ROOT / "web" / "public" / "models"
 MANIFEST = "manifest.json"
 FIX = "run `dvc repro` first"
+SAMPLING_KEYS = ("solver", "steps", "guidance_scale", "guidance_interval", "time_shift")
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class Bundled:
     source: Path  # relative to the project
     info: type[ModelInfo]
     precision: str
-    family: str = ""  # classifiers: which model this is a variant of, for the app's picker
+    family: str = ""  # which model this is a variant of, for the app's pickers
     required: bool = True
 
 
@@ -51,7 +58,9 @@ FAMILIES = {  # the app's picker lists them in this order; the first is the defa
     "converted ResNet-8": ("resnet8", paths.CONVERTED_VARIANTS),
 }
 MODELS = (
-    Bundled("dit", paths.GENERATOR_ONNX, GeneratorInfo, "fp32"),
+    Bundled("dit", paths.GENERATOR_ONNX, GeneratorInfo, "fp32", "generator"),
+    Bundled("dit_int8", paths.GENERATOR_VARIANTS["int8"], GeneratorInfo, "int8", "generator",
+            required=False),
     *(
         Bundled(name if precision == "fp32" else f"{name}_{precision}", path, ClassifierInfo,
                 precision, family, required=precision != "fp16")
@@ -63,14 +72,6 @@ MODELS = (
 
 class BundleError(PipelineError):
     """A model is missing or lacks what the app needs; the message says which and what to do."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe(model: Bundled, path: Path) -> dict[str, Any]:
@@ -99,10 +100,41 @@ def describe(model: Bundled, path: Path) -> dict[str, Any]:
         "precision": model.precision,
         **(named if model.family else {}),
         "bytes": path.stat().st_size,
-        "sha256": sha256_of(path),
+        "sha256": file_digest(path),
         **facts,
         "input_names": inputs,
     }
+
+
+@dataclass(frozen=True)
+class Params:
+    sample: SampleParams
+
+
+def sampling(project: Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """How the app samples by default: the choice of reports/app_sampling.json where it judged
+    these very graphs at the pipeline's guidance, else the pipeline's own `sample` params."""
+    sample = load_params(Params, project / "params.yaml").sample
+    pipeline = {"generator": "dit", **{key: getattr(sample, key) for key in SAMPLING_KEYS},
+                "source": "params.yaml (sample)"}  # fmt: skip
+    path = project / APP_SAMPLING
+    if not path.is_file():
+        return pipeline
+    report = read_record(AppSampling, path, "python -m tools.app_sampling")
+    chosen = report.chosen
+    generator = next((e for e in entries if e["role"] == "generator"
+                      and e["precision"] == chosen.precision), None)  # fmt: skip
+    guided = ("solver", "guidance_scale", "guidance_interval")
+    if (
+        generator is None
+        or report.graphs.get(chosen.precision) != generator["sha256"]
+        or any(getattr(report.sample, key) != getattr(sample, key) for key in guided)
+    ):
+        print(f"note: {APP_SAMPLING} judged other graphs or guidance; the app samples as "
+              "params.yaml says (rerun python -m tools.app_sampling)", file=sys.stderr)  # fmt: skip
+        return pipeline
+    return {**pipeline, "generator": generator["id"], "steps": chosen.steps,
+            "time_shift": chosen.time_shift, "source": APP_SAMPLING.as_posix()}  # fmt: skip
 
 
 def bundle(project: Path, destination: Path = DESTINATION) -> list[dict[str, Any]]:
@@ -116,12 +148,13 @@ def bundle(project: Path, destination: Path = DESTINATION) -> list[dict[str, Any
             continue
         entries.append(describe(model, path))
         sources.append(path)
+    manifest = {"models": entries, "sampling": sampling(project, entries)}
     if destination.exists():
         shutil.rmtree(destination)  # a model dropped from the pipeline must not linger
     destination.mkdir(parents=True)
     for entry, path in zip(entries, sources, strict=True):
         shutil.copyfile(path, destination / entry["file"])
-    (destination / MANIFEST).write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    (destination / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return entries
 
 
@@ -134,7 +167,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         entries = bundle(args.project.resolve(), args.out)
-    except BundleError as err:
+    except PipelineError as err:  # a model, params.yaml or the app sampling report
         sys.exit(f"error: {err}")
     for entry in entries:
         size, digest = f"{entry['bytes']:,}", entry["sha256"][:12]

@@ -2,15 +2,16 @@
 and the benchmark compare the two.
 
     python web/scripts/reference.py generate --model dit.onnx --noise noise.npy --label 3 \
-        --guidance 4 --steps 8 --solver heun --out samples.npy
+        --guidance 4 --steps 8 --solver heun [--time-shift 2 --guidance-interval 0.2 1] \
+        --out samples.npy
     python web/scripts/reference.py image --data data/cifar10/test.npz --index 7 --out img.png
     python web/scripts/reference.py classify --model resnet8.onnx --image img.png --out probs.json
     python web/scripts/reference.py time --model dit.onnx --batch 4 --threads 2 --fixed-batch
     python web/scripts/reference.py optimize --model dit.onnx --out dit_opt.onnx --fixed-batch 4
     python web/scripts/reference.py timing-server    (JSON requests on stdin; see timing_server)
 
-The sampler loop is written out here rather than imported from the pipeline, so that it states
-exactly the loop the app runs: t=0 is noise, t=1 is data, dt = 1/steps.
+Samples come from the pipeline's own sampler (time grid, solvers, guidance interval), the loop
+that `validate` judges, run on the given ONNX file.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import torch
 from PIL import Image
 
 from pipeline.classifier.graph import ClassifierInfo
 from pipeline.data.images import resized
+from pipeline.generator.flow import solve
 from pipeline.generator.graph import GeneratorInfo
+from pipeline.generator.sampling import Guidance, onnx_velocity
 from pipeline.runtime.models import read_info
 
 Velocity = Callable[[np.ndarray, float], np.ndarray]
@@ -57,32 +61,15 @@ def guided_velocity(
     return velocity
 
 
-def euler(velocity: Velocity, noise: np.ndarray, steps: int) -> np.ndarray:
-    dt = 1.0 / steps
-    x = noise
-    for i in range(steps):
-        x = x + np.float32(dt) * velocity(x, i * dt)
-    return x
-
-
-def heun(velocity: Velocity, noise: np.ndarray, steps: int) -> np.ndarray:
-    dt = 1.0 / steps
-    x = noise
-    for i in range(steps):
-        v0 = velocity(x, i * dt)
-        v1 = velocity(x + np.float32(dt) * v0, (i + 1) * dt)
-        x = x + np.float32(dt) * np.float32(0.5) * (v0 + v1)
-    return x
-
-
 def generate(args: argparse.Namespace) -> None:
-    noise = np.load(args.noise).astype(np.float32)  # (N, C, H, W)
-    names = list(read_info(GeneratorInfo, args.model).input_names)
-    velocity = guided_velocity(
-        open_session(args.model), names, args.label, args.guidance, noise.shape[0]
-    )
-    solver = {"euler": euler, "heun": heun}[args.solver]
-    np.save(args.out, solver(velocity, noise, args.steps).astype(np.float32))
+    """Sample as the pipeline samples (its solver, time grid and guidance interval) through the
+    given ONNX file, so that the app is compared with the loop validate judges."""
+    noise = torch.from_numpy(np.load(args.noise).astype(np.float32))  # (N, C, H, W)
+    labels = torch.full((noise.shape[0],), args.label, dtype=torch.int64)
+    guidance = Guidance(args.guidance, tuple(args.guidance_interval))
+    velocity = onnx_velocity(open_session(args.model), labels, guidance)
+    samples = solve(velocity, noise, args.steps, args.solver, args.time_shift)
+    np.save(args.out, samples.numpy().astype(np.float32))
 
 
 def image(args: argparse.Namespace) -> None:
@@ -178,6 +165,8 @@ def main() -> None:
     command.add_argument("--guidance", type=float, required=True)
     command.add_argument("--steps", type=int, required=True)
     command.add_argument("--solver", choices=("euler", "heun"), required=True)
+    command.add_argument("--time-shift", type=float, default=1.0)
+    command.add_argument("--guidance-interval", type=float, nargs=2, default=(0.0, 1.0))
     command.add_argument("--out", type=Path, required=True, help=".npy of the float samples")
     command.set_defaults(run=generate)
 

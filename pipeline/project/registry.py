@@ -10,7 +10,6 @@ A consumer loads the passing model by its alias:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from pipeline.files import file_digest
+
 log = logging.getLogger(__name__)
 
 CHAMPION, CANDIDATE = "champion", "candidate"
-
-
-def file_digest(path: Path, algorithm: str = "sha256") -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def file_sha256(path: Path) -> str:

@@ -65,12 +65,13 @@ def test_validate_reads_exactly_the_metrics_it_declares_as_dependencies() -> Non
     assert read == declared
 
 
-def test_the_browser_app_samples_with_the_pipelines_default_guidance_and_steps() -> None:
-    """What the app's Generate form starts with is what validate judged."""
+def test_the_browser_apps_form_starts_as_the_pipeline_samples_until_the_manifest_says() -> None:
+    """Before the manifest's sampling record arrives, the Generate form holds what validate
+    judged."""
     form = (ROOT / "web/src/generateForm.ts").read_text()
     defaults = dict(re.findall(r"^\s+(\w+): '([^']*)',$", form, flags=re.MULTILINE))
     sample = yaml.safe_load((ROOT / "params.yaml").read_text())["sample"]
     assert float(defaults["guidance"]) == sample["guidance_scale"]
     assert int(defaults["steps"]) == sample["steps"]
-    assert sample["solver"] == "euler" and sample["guidance_interval"] == [0.0, 1.0]
-    assert sample["time_shift"] == 1.0  # the app's sampler takes uniform steps, guided throughout
+    assert float(defaults["shift"]) == sample["time_shift"]
+    assert sample["solver"] == "euler"

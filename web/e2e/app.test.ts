@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Manifest } from '../src/manifest';
+import type { Manifest, ModelEntry, Sampling } from '../src/manifest';
 import { gaussianNoise, type Solver } from '../src/sampler';
 import {
   launchChromium,
@@ -43,6 +43,39 @@ const model = (id: string) => {
   return entry;
 };
 
+interface Settings {
+  label: number;
+  guidance: number;
+  steps: number;
+  solver: Solver;
+  shift?: number;
+  interval?: [number, number];
+}
+
+/** Seeded noise for `batch` images, and what the pipeline's sampler makes of it through the generator's file. */
+function pipelineSamples(generator: ModelEntry, batch: number, settings: Settings) {
+  const { label, guidance, steps, solver, shift = 1, interval = [0, 1] } = settings;
+  const shape = [batch, generator.channels, generator.image_size, generator.image_size];
+  const noise = gaussianNoise(
+    1234,
+    shape.reduce((a, b) => a * b, 1),
+  );
+  const name = `${generator.id}_${solver}_${steps}_${shift}`;
+  const noisePath = join(SCRATCH, `noise_${name}.npy`);
+  const expectedPath = join(SCRATCH, `python_${name}.npy`);
+  writeNpy(noisePath, noise, shape);
+  python('web_reference', [
+    'generate',
+    ...['--model', join(MODELS, generator.file), '--noise', noisePath, '--label', String(label)],
+    ...['--guidance', String(guidance), '--steps', String(steps), '--solver', solver],
+    ...['--time-shift', String(shift), '--guidance-interval', ...interval.map(String)],
+    ...['--out', expectedPath],
+  ]);
+  const expected = readNpy(expectedPath);
+  expect(expected.shape).toEqual(shape);
+  return { noise, expected };
+}
+
 describe('the built app', () => {
   it('runs wasm on two threads in a cross-origin isolated page', async () => {
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
@@ -64,33 +97,7 @@ describe('the built app', () => {
       const batch = 2;
       const label = 3 % generator.class_names.length;
       const guidance = 4;
-      const shape = [batch, generator.channels, generator.image_size, generator.image_size];
-      const noise = gaussianNoise(
-        1234,
-        shape.reduce((a, b) => a * b, 1),
-      );
-      const noisePath = join(SCRATCH, `noise_${solver}.npy`);
-      const expectedPath = join(SCRATCH, `python_${solver}.npy`);
-      writeNpy(noisePath, noise, shape);
-      python('web_reference', [
-        'generate',
-        '--model',
-        join(MODELS, generator.file),
-        '--noise',
-        noisePath,
-        '--label',
-        String(label),
-        '--guidance',
-        String(guidance),
-        '--steps',
-        String(steps),
-        '--solver',
-        solver,
-        '--out',
-        expectedPath,
-      ]);
-      const expected = readNpy(expectedPath);
-      expect(expected.shape).toEqual(shape);
+      const { noise, expected } = pipelineSamples(generator, batch, { label, guidance, steps, solver });
 
       await page.getByRole('tab', { name: 'Generate' }).click();
       await page.evaluate((values) => {
@@ -122,6 +129,57 @@ describe('the built app', () => {
       await page.screenshot({ path: join(SCREENSHOTS, `generate_${solver}.png`), fullPage: true });
     },
   );
+
+  it("starts from the manifest's sampling record and samples as the pipeline does with it", async () => {
+    // The int8 graph, a shifted time grid and guidance over part of the flow: all from the manifest
+    const generator = manifest.models.find((m) => m.id === 'dit_int8') ?? model('dit');
+    const sampling: Sampling = {
+      generator: generator.id,
+      solver: 'euler',
+      steps: 5,
+      guidance_scale: 3,
+      guidance_interval: [0.2, 0.9],
+      time_shift: 2.5,
+      source: 'the test',
+    };
+    const { page: tuned, errors } = await openApp(browser, 'about:blank');
+    await tuned.route('**/models/manifest.json', async (route) =>
+      route.fulfill({ response: await route.fetch(), json: { ...manifest, sampling } }),
+    );
+    await tuned.goto(app.url);
+    await waitUntilReady(tuned);
+    const field = (name: string) => tuned.getByLabel(name, { exact: true });
+    expect(await field('Generator').inputValue()).toBe(generator.id);
+    expect(await field('Steps').inputValue()).toBe('5');
+    expect(await field('Guidance scale').inputValue()).toBe('3');
+    expect(await field('Time shift').inputValue()).toBe('2.5');
+
+    const batch = 2;
+    const label = 1;
+    const { noise, expected } = pipelineSamples(generator, batch, {
+      label,
+      guidance: 3,
+      steps: 5,
+      solver: 'euler',
+      shift: 2.5,
+      interval: [0.2, 0.9],
+    });
+    await tuned.evaluate((values) => {
+      (window as unknown as { __test__: { noise: number[] } }).__test__.noise = values;
+    }, Array.from(noise));
+    await field('Class').selectOption(String(label));
+    await field('Batch size').fill(String(batch));
+    const samples = await nextHookValue(tuned, 'samples', () =>
+      tuned.getByRole('button', { name: 'Generate' }).click(),
+    );
+    const worst = Math.max(...samples.map((value, i) => Math.abs(value - expected.data[i])));
+    console.log(
+      `${generator.id}, shift 2.5, guided over [0.2, 0.9]: max |browser - python| = ${worst.toExponential(2)}`,
+    );
+    expect(worst).toBeLessThan(1e-3);
+    expect(errors).toEqual([]);
+    await tuned.close();
+  });
 
   it('classifies a generated image when it is clicked', async () => {
     const probabilities = await nextHookValue(page, 'probabilities', () =>

@@ -15,8 +15,9 @@ export function App() {
   const runtime = useRuntime();
   // Listed while they load; the engine (and so every button) arrives once all are loaded
   const usable = runtime.models.filter((model) => !model.error).map((model) => model.entry);
-  const generator = usable.find((entry) => entry.role === 'generator');
-  const form = useGenerateForm();
+  const generators = usable.filter((entry) => entry.role === 'generator');
+  const form = useGenerateForm(runtime.sampling);
+  const generator = generators.find((entry) => entry.id === form.generator) ?? generators[0];
   const generation = useGenerator(runtime.engine, generator);
   const classification = useClassifier(runtime.engine, usable);
   const [view, setView] = useState<View>('generate');
@@ -35,6 +36,7 @@ export function App() {
       panel: (
         <GeneratePanel
           generator={generator}
+          generators={generators}
           form={form}
           run={generation}
           ready={!!runtime.engine}

@@ -42,8 +42,12 @@ export interface GenerateRequest {
   shape: [number, number, number, number];
   label: number;
   guidance: number;
+  /** The flow times guided; elsewhere the scale is 1. */
+  guidanceInterval: [number, number];
   steps: number;
   solver: Solver;
+  /** The time grid's shift (1: uniform steps). */
+  shift: number;
 }
 
 export interface StepReport {

@@ -4,6 +4,8 @@
  * to show beside it, and no generation starts until every field reads as a value.
  */
 
+import type { Sampling } from './manifest';
+
 export interface NumberSpec {
   label: string;
   min: number;
@@ -16,6 +18,7 @@ export const NUMBER_FIELDS = {
   steps: { label: 'Steps', min: 1, max: 200, integer: true },
   seed: { label: 'Seed', min: 0, max: 2 ** 32 - 1, integer: true },
   batch: { label: 'Batch size', min: 1, max: 32, integer: true },
+  shift: { label: 'Time shift', min: 0.1, max: 100, integer: false },
 } as const satisfies Record<string, NumberSpec>;
 
 export type NumberKey = keyof typeof NUMBER_FIELDS;
@@ -23,13 +26,25 @@ export type NumberKey = keyof typeof NUMBER_FIELDS;
 /** The generator's sessions are made for this batch first. */
 export const DEFAULT_BATCH = 4;
 
-/** Guidance and steps as the pipeline samples and judges (params.yaml `sample`; a test keeps them equal). */
+/** What the fields hold until the manifest's sampling record arrives, and where it says nothing. */
 export const DEFAULT_TEXTS: Record<NumberKey, string> = {
   guidance: '6',
   steps: '20',
   seed: '0',
   batch: String(DEFAULT_BATCH),
+  shift: '1',
 };
+
+/** The fields' texts with the manifest's sampling settings in place of the defaults. */
+export function textsFor(sampling?: Sampling): Record<NumberKey, string> {
+  if (!sampling) return { ...DEFAULT_TEXTS };
+  return {
+    ...DEFAULT_TEXTS,
+    guidance: String(sampling.guidance_scale),
+    steps: String(sampling.steps),
+    shift: String(sampling.time_shift),
+  };
+}
 
 export type Parsed = { value: number; error?: undefined } | { value?: undefined; error: string };
 

@@ -41,8 +41,40 @@ export interface ModelEntry {
   label?: string;
 }
 
+/** How the app samples by default: the generator and settings `tools.web_models` chose. */
+export interface Sampling {
+  /** The id of the generator entry to start with. */
+  generator: string;
+  solver: 'euler' | 'heun';
+  steps: number;
+  guidance_scale: number;
+  /** The flow times guided (0 noise, 1 data); elsewhere the scale is 1. */
+  guidance_interval: [number, number];
+  time_shift: number;
+  /** Where the settings come from, for people: the pipeline's params or the app's sampling report. */
+  source: string;
+}
+
 export interface Manifest {
   models: ModelEntry[];
+  sampling?: Sampling;
+}
+
+/** The sampling record's fields that are wrong, if any. */
+function samplingErrors(sampling: Record<string, unknown>, models: ModelEntry[]): string[] {
+  const generators = models.filter((model) => model.role === 'generator').map((model) => model.id);
+  const positive = (value: unknown) => typeof value === 'number' && value > 0;
+  const interval = sampling.guidance_interval;
+  const checks: [string, boolean][] = [
+    ['generator', generators.includes(sampling.generator as string)],
+    ['solver', sampling.solver === 'euler' || sampling.solver === 'heun'],
+    ['steps', Number.isInteger(sampling.steps) && positive(sampling.steps)],
+    ['guidance_scale', typeof sampling.guidance_scale === 'number' && sampling.guidance_scale >= 0],
+    ['guidance_interval', isRange(interval) && 0 <= interval[0] && interval[0] < interval[1] && interval[1] <= 1],
+    ['time_shift', positive(sampling.time_shift)],
+    ['source', typeof sampling.source === 'string'],
+  ];
+  return checks.filter(([, ok]) => !ok).map(([field]) => field);
 }
 
 /** A model or the manifest is missing, stale or malformed; the message says what to do. */
@@ -89,7 +121,13 @@ export function parseManifest(json: unknown): Manifest {
     const bad = checks.filter(([, ok]) => !ok).map(([field]) => field);
     if (bad.length > 0) throw new ModelFileError(`${where} has a missing or invalid ${bad.join(', ')}; ${FIX}`);
   }
-  return { models: models as ModelEntry[] };
+  const sampling = (json as { sampling?: unknown }).sampling;
+  if (sampling === undefined) return { models: models as ModelEntry[] };
+  const bad =
+    typeof sampling === 'object' && sampling ? samplingErrors(sampling as Record<string, unknown>, models) : ['all'];
+  if (bad.length > 0)
+    throw new ModelFileError(`${MANIFEST_FILE}: sampling has a missing or invalid ${bad.join(', ')}; ${FIX}`);
+  return { models: models as ModelEntry[], sampling: sampling as Sampling };
 }
 
 export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {

@@ -1,7 +1,8 @@
 /**
  * Rectified-flow sampling with the ODE loop outside the graph, as the pipeline samples:
- * t=0 is pure noise x0 ~ N(0, I), t=1 is data, and dx/dt = v(x, t) is integrated over `steps`
- * equal steps of dt = 1/steps with Euler or Heun. Then model space to uint8 pixels.
+ * t=0 is pure noise x0 ~ N(0, I), t=1 is data, and dx/dt = v(x, t) is integrated with Euler or
+ * Heun over `steps` steps of the pipeline's time grid (uniform, or shifted towards the noise).
+ * Then model space to uint8 pixels.
  */
 
 import { GenerationStopped } from './errors';
@@ -17,10 +18,21 @@ export type VelocityFn = (x: Float32Array, t: number) => Promise<Float32Array>;
 export interface SampleOptions {
   steps: number;
   solver: Solver;
+  /** > 1 takes more of the steps near the noise; 1 (the default) is uniform. */
+  shift?: number;
   /** Called with the current x after every step (1-based), e.g. to show the image forming. */
   onStep?: (x: Float32Array, step: number) => void;
   /** Asked before every step; true ends the run with GenerationStopped. */
   shouldStop?: () => boolean | Promise<boolean>;
+}
+
+/**
+ * The guidance scale at flow time t: `scale` inside [low, high], else 1, the plain conditional
+ * velocity; compared in float32 as the pipeline compares its time tensor.
+ */
+export function guidanceAt(t: number, scale: number, [low, high]: readonly [number, number]): number {
+  const t32 = Math.fround(t);
+  return t32 >= Math.fround(low) && t32 <= Math.fround(high) ? scale : 1;
 }
 
 /** x + a * v, elementwise, into a new float32 array. */
@@ -30,24 +42,34 @@ function axpy(x: Float32Array, a: number, v: Float32Array): Float32Array {
   return out;
 }
 
+/**
+ * steps + 1 flow times from 0 to 1: uniform u mapped to t = u / (1 + (shift - 1)(1 - u)), in
+ * double precision as the pipeline's time_grid computes them.
+ */
+export function timeGrid(steps: number, shift = 1): number[] {
+  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be an integer ≥ 1, got ${steps}`);
+  if (!(shift > 0)) throw new RangeError(`time shift must be above 0, got ${shift}`);
+  return Array.from({ length: steps + 1 }, (_, i) => i / steps).map((u) => u / (1 + (shift - 1) * (1 - u)));
+}
+
 /** Integrate noise (t=0) to data (t=1); throws GenerationStopped when shouldStop says so. */
 export async function sample(
   velocity: VelocityFn,
   noise: Float32Array,
-  { steps, solver, onStep, shouldStop }: SampleOptions,
+  { steps, solver, shift = 1, onStep, shouldStop }: SampleOptions,
 ): Promise<Float32Array> {
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be an integer ≥ 1, got ${steps}`);
   if (!SOLVERS.includes(solver)) throw new RangeError(`unknown solver ${String(solver)}; expected euler or heun`);
-  const dt = 1 / steps;
-  const dt32 = Math.fround(dt); // the step is a float32 scalar, as in the PyTorch loop
+  const times = timeGrid(steps, shift);
   let x: Float32Array = Float32Array.from(noise);
   for (let i = 0; i < steps; i++) {
     if (await shouldStop?.()) throw new GenerationStopped(i, steps);
-    const v0 = await velocity(x, i * dt);
+    const dt = times[i + 1] - times[i];
+    const dt32 = Math.fround(dt); // the step is a float32 scalar, as in the PyTorch loop
+    const v0 = await velocity(x, times[i]);
     if (solver === 'euler') {
       x = axpy(x, dt32, v0);
     } else {
-      const v1 = await velocity(axpy(x, dt32, v0), (i + 1) * dt);
+      const v1 = await velocity(axpy(x, dt32, v0), times[i + 1]);
       const half = Math.fround(dt32 * 0.5);
       const next = new Float32Array(x.length);
       for (let j = 0; j < x.length; j++) next[j] = x[j] + half * Math.fround(v0[j] + v1[j]);

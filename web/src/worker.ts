@@ -14,7 +14,7 @@ import { stopRequested, yieldToMessages, type StopFlag } from './cancel';
 import type { Backend, Command, EngineInfo, EngineSettings, GenerateRequest, LoadResult, Reply } from './engine';
 import { GenerationStopped, messageOf } from './errors';
 import { FIX, type ModelEntry } from './manifest';
-import { sample } from './sampler';
+import { guidanceAt, sample } from './sampler';
 
 type OrtModule = typeof Ort;
 
@@ -131,6 +131,7 @@ async function load(entry: ModelEntry, bytes: ArrayBuffer, batch: number): Promi
       batch,
       0,
       1,
+      [0, 1],
     )(new Float32Array(batch * 3 * entry.image_size ** 2), 0)
       .then(() => undefined)
       .catch(() => undefined);
@@ -175,19 +176,19 @@ function velocityOf(
   n: number,
   label: number,
   guidance: number,
+  interval: readonly [number, number],
   times: number[] = [],
 ) {
   const shape = [n, entry.channels, entry.image_size, entry.image_size];
   const [xName, tName, yName, scaleName] = entry.input_names; // x, t, y, guidance_scale
   const labels = new ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(label)), [n]);
-  const scales = new ort.Tensor('float32', new Float32Array(n).fill(guidance), [n]);
   return async (x: Float32Array, t: number): Promise<Float32Array> => {
     const start = performance.now();
     const outputs = await session.run({
       [xName]: new ort.Tensor('float32', x, shape),
       [tName]: new ort.Tensor('float32', new Float32Array(n).fill(t), [n]),
       [yName]: labels,
-      [scaleName]: scales,
+      [scaleName]: new ort.Tensor('float32', new Float32Array(n).fill(guidanceAt(t, guidance, interval)), [n]),
     });
     times.push(performance.now() - start);
     return outputs[entry.output_name].data as Float32Array;
@@ -208,12 +209,14 @@ async function generate(id: number, request: GenerateRequest, stop: StopFlag) {
   await model.warmUp;
   const { session, ms: sessionMs } = await sessionFor(model, n);
   const evaluationMs: number[] = [];
-  const velocity = velocityOf(entry, session, n, request.label, request.guidance, evaluationMs);
+  const { label, guidance, guidanceInterval } = request;
+  const velocity = velocityOf(entry, session, n, label, guidance, guidanceInterval, evaluationMs);
   const start = performance.now();
   let reported = 0;
   const x = await sample(velocity, request.noise, {
     steps: request.steps,
     solver: request.solver,
+    shift: request.shift,
     // A shared flag is read at once; otherwise the cancel message needs a turn of the event loop
     shouldStop: async () => {
       if (!stop.shared) await yieldToMessages();

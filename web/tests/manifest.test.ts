@@ -92,6 +92,28 @@ describe('manifest', () => {
     expect(() => parseManifest({})).toThrow(/no "models" list/);
   });
 
+  it('takes the sampling record and names what is wrong in it', () => {
+    const generator = entry(model, { id: 'dit', role: 'generator', input_names: ['x', 't', 'y', 'guidance_scale'] });
+    delete generator.input_range;
+    generator.value_range = [-1, 1];
+    const sampling = {
+      generator: 'dit',
+      solver: 'euler',
+      steps: 8,
+      guidance_scale: 6,
+      guidance_interval: [0, 1],
+      time_shift: 1,
+      source: 'reports/app_sampling.json',
+    };
+    expect(parseManifest({ models: [generator], sampling }).sampling).toEqual(sampling);
+    expect(parseManifest({ models: [generator] }).sampling).toBeUndefined();
+    const wrong = { ...sampling, generator: 'dit_int8', steps: 0, guidance_interval: [0.9, 0.1] };
+    expect(() => parseManifest({ models: [generator], sampling: wrong })).toThrow(
+      /sampling has a missing or invalid generator, steps, guidance_interval/,
+    );
+    expect(() => parseManifest({ models: [generator], sampling: 'fast' })).toThrow(/sampling has a missing or invalid/);
+  });
+
   it('takes output_kind, family and label when given, and refuses an unknown output_kind', () => {
     const trained = { ...entry(model), output_kind: 'logits', family: 'trained', label: 'Trained fp32' };
     expect(parseManifest({ models: [trained] }).models[0]).toMatchObject({ output_kind: 'logits', family: 'trained' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GenerationStopped } from '../src/errors';
-import { gaussianNoise, roundHalfEven, sample, toPixels, type VelocityFn } from '../src/sampler';
+import { gaussianNoise, guidanceAt, roundHalfEven, sample, timeGrid, toPixels, type VelocityFn } from '../src/sampler';
 
 /** v(x, t) = x + t, recording the times it was asked for. */
 function fakeVelocity(times: number[]): VelocityFn {
@@ -46,6 +46,14 @@ describe('sample', () => {
     }
   });
 
+  it('steps over the shifted time grid: t = u / (1 + (shift - 1)(1 - u)), as the pipeline does', async () => {
+    const times: number[] = [];
+    const x = await sample(fakeVelocity(times), new Float32Array([1]), { steps: 2, solver: 'euler', shift: 3 });
+    // grid: 0, 0.5 / (1 + 2 * 0.5) = 0.25, 1; step 1: x = 1 + 0.25 * 1 = 1.25; step 2: x = 1.25 + 0.75 * 1.5
+    expect(times).toEqual([0, 0.25]);
+    expect(Array.from(x)).toEqual([2.375]);
+  });
+
   it('refuses zero steps', async () => {
     await expect(sample(fakeVelocity([]), new Float32Array(1), { steps: 0, solver: 'euler' })).rejects.toThrow(/steps/);
   });
@@ -62,6 +70,29 @@ describe('sample', () => {
     await expect(stopped).rejects.toBeInstanceOf(GenerationStopped);
     await expect(stopped).rejects.toMatchObject({ step: 3, steps: 10, message: 'stopped at step 3 of 10' });
     expect(times).toHaveLength(3 * 2); // three Heun steps, no evaluation after the stop
+  });
+});
+
+describe('timeGrid', () => {
+  it('is uniform at shift 1, runs from 0 to 1, and puts more of the steps near the noise above 1', () => {
+    expect(timeGrid(4)).toEqual([0, 0.25, 0.5, 0.75, 1]);
+    const shifted = timeGrid(4, 2);
+    expect(shifted[0]).toBe(0);
+    expect(shifted[4]).toBe(1);
+    expect(shifted[2]).toBeCloseTo(1 / 3, 12); // 0.5 / (1 + 0.5)
+    expect(timeGrid(4, 0.5)[2]).toBeCloseTo(2 / 3, 12); // below 1: more steps near the data
+  });
+
+  it('refuses a shift that is not above 0', () => {
+    expect(() => timeGrid(4, 0)).toThrow(/time shift/);
+    expect(() => timeGrid(4, Number.NaN)).toThrow(/time shift/);
+  });
+});
+
+describe('guidanceAt', () => {
+  it('guides inside the interval, ends included, and gives the plain conditional velocity outside', () => {
+    expect([0, 0.2, 0.5, 0.8, 0.81, 1].map((t) => guidanceAt(t, 6, [0.2, 0.8]))).toEqual([1, 6, 6, 6, 1, 1]);
+    expect(guidanceAt(0.3, 4, [0, 1])).toBe(4);
   });
 });
 

@@ -1,10 +1,12 @@
 import type { GenerateForm as Form } from '../hooks/useGenerateForm';
 import { NUMBER_FIELDS, type NumberKey } from '../generateForm';
+import type { ModelEntry } from '../manifest';
 import { EVALUATIONS_PER_STEP, type Solver } from '../sampler';
 import { Field, NumberField } from './Field';
 
 interface Props {
   form: Form;
+  generators: ModelEntry[];
   classNames: string[];
   ready: boolean;
   running: boolean;
@@ -12,8 +14,8 @@ interface Props {
   onStop: () => void;
 }
 
-/** Class, guidance, steps, solver, seed and batch; one button that generates, and stops while running. */
-export function GenerateForm({ form, classNames, ready, running, onGenerate, onStop }: Props) {
+/** Generator, class, guidance, steps, solver, time shift, seed and batch; one button that generates, and stops while running. */
+export function GenerateForm({ form, generators, classNames, ready, running, onGenerate, onStop }: Props) {
   const number = (key: NumberKey, step: number | 'any', extra?: React.ReactElement) => (
     <NumberField
       {...NUMBER_FIELDS[key]}
@@ -34,6 +36,17 @@ export function GenerateForm({ form, classNames, ready, running, onGenerate, onS
         if (!running) onGenerate();
       }}
     >
+      {generators.length > 1 && (
+        <Field label="Generator">
+          <select value={form.generator ?? generators[0].id} onChange={(e) => form.setGenerator(e.target.value)}>
+            {generators.map((entry) => (
+              <option key={entry.id} value={entry.id}>
+                {entry.label ?? entry.id}
+              </option>
+            ))}
+          </select>
+        </Field>
+      )}
       <Field label="Class">
         <select value={form.label} onChange={(e) => form.setLabel(Number(e.target.value))}>
           {classNames.map((name, index) => (
@@ -51,6 +64,7 @@ export function GenerateForm({ form, classNames, ready, running, onGenerate, onS
           <option value="heun">Heun</option>
         </select>
       </Field>
+      {number('shift', 'any')}
       {number(
         'seed',
         1,

@@ -7,19 +7,22 @@ import { Outcome } from './Outcome';
 
 interface Props {
   generator?: ModelEntry;
+  /** Every generator the manifest lists, the one in use among them. */
+  generators: ModelEntry[];
   form: Form;
   run: Generator;
   ready: boolean;
   onPick: (index: number) => void;
 }
 
-/** Class, guidance, steps, solver, seed and batch in; images forming step by step out. */
-export function GeneratePanel({ generator, form, run, ready, onPick }: Props) {
+/** Generator, class, guidance, steps, solver, time shift, seed and batch in; images forming step by step out. */
+export function GeneratePanel({ generator, generators, form, run, ready, onPick }: Props) {
   if (!generator) return <p className="muted panel">The generator is not available; see the models table.</p>;
   return (
     <div className="panel">
       <GenerateForm
         form={form}
+        generators={generators}
         classNames={generator.class_names}
         ready={ready}
         running={run.running}

@@ -1,7 +1,11 @@
-/** The Generate form's state: each number field's text as typed, its error, and the values once all are valid. */
+/**
+ * The Generate form's state: the generator, each number field's text as typed, its error, and
+ * the values once all are valid. The manifest's sampling record sets the starting values.
+ */
 
-import { useState } from 'react';
-import { DEFAULT_TEXTS, NUMBER_FIELDS, parseNumber, type NumberKey } from '../generateForm';
+import { useEffect, useState } from 'react';
+import { NUMBER_FIELDS, parseNumber, textsFor, type NumberKey } from '../generateForm';
+import type { Sampling } from '../manifest';
 import type { Solver } from '../sampler';
 
 export interface FieldState {
@@ -12,13 +16,18 @@ export interface FieldState {
 export interface GenerateValues {
   label: number;
   guidance: number;
+  guidanceInterval: [number, number];
   steps: number;
+  shift: number;
   seed: number;
   batch: number;
   solver: Solver;
 }
 
 export interface GenerateForm {
+  /** The generator entry's id; undefined: the first the manifest lists. */
+  generator?: string;
+  setGenerator: (id: string) => void;
   label: number;
   setLabel: (label: number) => void;
   solver: Solver;
@@ -32,13 +41,24 @@ export interface GenerateForm {
 }
 
 const KEYS = Object.keys(NUMBER_FIELDS) as NumberKey[];
-const initialFields = (): Record<NumberKey, FieldState> =>
-  Object.fromEntries(KEYS.map((key) => [key, { text: DEFAULT_TEXTS[key] }])) as Record<NumberKey, FieldState>;
+const fieldsFor = (sampling?: Sampling): Record<NumberKey, FieldState> => {
+  const texts = textsFor(sampling);
+  return Object.fromEntries(KEYS.map((key) => [key, { text: texts[key] }])) as Record<NumberKey, FieldState>;
+};
 
-export function useGenerateForm(): GenerateForm {
+export function useGenerateForm(sampling?: Sampling): GenerateForm {
+  const [generator, setGenerator] = useState<string>();
   const [label, setLabel] = useState(0);
   const [solver, setSolver] = useState<Solver>('euler');
-  const [fields, setFields] = useState(initialFields);
+  const [fields, setFields] = useState(() => fieldsFor(sampling));
+
+  // The manifest arrives before any model is loaded, so before anything can be generated
+  useEffect(() => {
+    if (!sampling) return;
+    setGenerator(sampling.generator);
+    setSolver(sampling.solver);
+    setFields(fieldsFor(sampling));
+  }, [sampling]);
 
   const setText = (key: NumberKey, text: string, unreadable: boolean): void =>
     setFields((all) => ({ ...all, [key]: { text, error: parseNumber(NUMBER_FIELDS[key], text, unreadable).error } }));
@@ -50,13 +70,17 @@ export function useGenerateForm(): GenerateForm {
         label,
         solver,
         guidance: parsed.guidance.value!,
+        guidanceInterval: sampling?.guidance_interval ?? [0, 1],
         steps: parsed.steps.value!,
+        shift: parsed.shift.value!,
         seed: parsed.seed.value!,
         batch: parsed.batch.value!,
       }
     : undefined;
 
   return {
+    generator,
+    setGenerator,
     label,
     setLabel,
     solver,

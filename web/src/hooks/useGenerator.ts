@@ -43,7 +43,8 @@ export function useGenerator(engine: Engine | undefined, generator: ModelEntry |
   const [stats, setStats] = useState<GenerationStats>();
   const [seed, setSeed] = useState(0);
 
-  async function generate({ label, guidance, steps, solver, seed, batch }: GenerateValues): Promise<void> {
+  async function generate(values: GenerateValues): Promise<void> {
+    const { label, guidance, guidanceInterval, steps, shift, solver, seed, batch } = values;
     if (!engine || !generator || running) return;
     const size = generator.image_size;
     const shape: [number, number, number, number] = [batch, generator.channels, size, size];
@@ -68,7 +69,7 @@ export function useGenerator(engine: Engine | undefined, generator: ModelEntry |
     if (hook) hook.stepsFinishedAt = [];
     try {
       const result = await engine.generate(
-        { model: generator.id, noise, shape, label, guidance, steps, solver },
+        { model: generator.id, noise, shape, label, guidance, guidanceInterval, steps, solver, shift },
         (report) => {
           setImages(toImages(report.x));
           setProgress({ step: report.step, steps });

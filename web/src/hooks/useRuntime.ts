@@ -8,7 +8,7 @@ import { useEffect, useRef, useState } from 'react';
 import { Engine, type BackendChoice, type EngineInfo, type EngineSettings, type LoadResult } from '../engine';
 import { messageOf } from '../errors';
 import { DEFAULT_BATCH } from '../generateForm';
-import { fetchManifest, type ModelEntry } from '../manifest';
+import { fetchManifest, type ModelEntry, type Sampling } from '../manifest';
 import { loadModelBytes, openModelStore, pruneModelStore } from '../modelCache';
 
 export interface ModelState {
@@ -28,6 +28,8 @@ export interface Runtime {
   /** The manifest could not be read: nothing else can happen. */
   manifestError?: string;
   models: ModelState[];
+  /** How to sample by default, as the manifest says; absent until it is read, or if it says nothing. */
+  sampling?: Sampling;
   settings: EngineSettings;
   setSettings: (settings: EngineSettings) => void;
   info?: EngineInfo;
@@ -56,6 +58,7 @@ function initialSettings(): EngineSettings {
 export function useRuntime(): Runtime {
   const [manifestError, setManifestError] = useState<string>();
   const [models, setModels] = useState<ModelState[]>([]);
+  const [sampling, setSampling] = useState<Sampling>();
   const [fetched, setFetched] = useState(false);
   const [settings, setSettings] = useState(initialSettings);
   const [info, setInfo] = useState<EngineInfo>();
@@ -72,7 +75,9 @@ export function useRuntime(): Runtime {
     (async () => {
       let entries: ModelEntry[];
       try {
-        entries = (await fetchManifest(MODELS_URL)).models;
+        const manifest = await fetchManifest(MODELS_URL);
+        entries = manifest.models;
+        setSampling(manifest.sampling);
       } catch (error) {
         setManifestError(messageOf(error));
         return;
@@ -133,5 +138,5 @@ export function useRuntime(): Runtime {
     };
   }, [fetched, settings]);
 
-  return { manifestError, models, settings, setSettings, info, engineError, engine, readyMs };
+  return { manifestError, models, sampling, settings, setSettings, info, engineError, engine, readyMs };
 }
