@@ -97,10 +97,12 @@ class ResNet8(nn.Module):
         return F.adaptive_avg_pool2d(x, 1).flatten(1)  # (N, 4w)
 
     def forward(self, images: Tensor) -> Tensor:
-        features = self.features(images)  # (N, 4w)
         if self.config.mirror_average and not self.training:
-            features = (features + self.features(images.flip(2))) / 2  # (N, 4w)
-        return self.head(features)  # (N, classes)
+            # one pass over the images and their mirrors: a batch of 2N runs faster than two of N
+            n = images.shape[0]
+            both = self.features(torch.cat([images, images.flip(2)]))  # (2N, 4w)
+            return self.head((both[:n] + both[n:]) / 2)  # (N, classes)
+        return self.head(self.features(images))  # (N, classes)
 
 
 def converted_weights(program: torch.export.ExportedProgram) -> dict[str, Tensor]:
