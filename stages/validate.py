@@ -5,9 +5,12 @@ Its verdict is what `register` moves the registry's aliases by."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
 
 from pipeline.classifier.resnet import SavedClassifier
+from pipeline.classifier.training import TrainClassifierParams
 from pipeline.data.images import ImageSet
 from pipeline.errors import PipelineError
 from pipeline.files import write_csv, write_text
@@ -17,6 +20,7 @@ from pipeline.generator.weights import GeneratorConfig
 from pipeline.project import paths
 from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
 from pipeline.quality.card import model_card
+from pipeline.quality.cas import CasParams, classification_accuracy_score
 from pipeline.quality.gates import GateParams, ValidationMetrics, evaluate
 from pipeline.quality.judge import Judge, JudgeParams, judge_generator
 from pipeline.quality.recorded import Recorded
@@ -29,6 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ValidateParams(JudgeParams):
+    cas: CasParams  # samples from other seeds than the judged ones
     gates: GateParams
     # false: a failing gate is recorded and reported, and the stage still succeeds, so that an
     # experiment that fails its gates keeps its row in `dvc exp show`
@@ -39,6 +44,7 @@ class ValidateParams(JudgeParams):
 class Params:
     runtime: RuntimeParams
     sample: SampleParams  # how the judged samples are drawn
+    train_classifier: TrainClassifierParams  # its recipe is the one CAS trains
     validate: ValidateParams
 
 
@@ -49,6 +55,14 @@ def main(params: Params) -> None:
     judge = Judge(paths.GENERATOR_ONNX, paths.CLASSIFIER_ONNX, test, runtime.threads,
                   runtime.batch_size, held_out=paths.ONNX_MODEL)  # fmt: skip
     judged = judge_generator(judge, params.sample, config)
+    if config.cas.samples_per_class:
+        samples = judge.samples(params.sample, config.cas.samples_per_class, config.cas.seed + 1)
+        labels = np.repeat(np.arange(len(test.class_names)), config.cas.samples_per_class)
+        cas = classification_accuracy_score(
+            ImageSet(samples, labels, test.class_names), ImageSet.load(paths.TRAIN_IMAGES), test,
+            params.train_classifier.train, config.cas,
+        )  # fmt: skip
+        judged = replace(judged, cas=cas)
     gates = evaluate(recorded, judged, config.gates)
     failing = [gate.name for gate in gates if not gate.passed]
     verdicts = {gate.name: gate.verdict for gate in gates}

@@ -43,12 +43,16 @@ def shrunk(params: dict) -> dict:
     params["onnx_eval"].update(throughput_batch_sizes=[256], throughput_rounds=5)
     params["quantize"].update(calibration_images=64, throughput_rounds=2)
     params["validate"].update(samples_per_class=5, bootstrap_rounds=20)
+    params["validate"]["cas"].update(samples_per_class=4, epochs=1)
     params["validate"]["sweep"].update(
         guidance_scales=[1.0, 4.0], euler_steps=2, heun_steps=1, samples_per_class=2
     )
     # Seconds of training learn no classes: the quality gates are driven by their own tests.
     params["validate"]["gates"].update(
-        conditional_accuracy_min=0.0, held_out_accuracy_min=0.0, frechet_distance_max=1e6
+        conditional_accuracy_min=0.0,
+        held_out_accuracy_min=0.0,
+        frechet_distance_max=1e6,
+        cas_ratio_min=0.0,
     )
     return params
 

@@ -81,6 +81,18 @@ def fidelity_words(judged: Judgement) -> str:
     )
 
 
+def cas_words(judged: Judgement) -> str:
+    """The Classification Accuracy Score in a sentence."""
+    cas = judged.cas
+    if cas is None:
+        return ""
+    return (
+        f" A classifier trained on {cas.samples_per_class} samples a class only reaches "
+        f"{interval(cas.generated)} on the real test images, against {interval(cas.real)} "
+        f"trained on as many real images: **{cas.ratio:.2f}×** (CAS)."
+    )
+
+
 def generator_quality(judged: Judgement) -> str:
     """The judgement in words, then per-class accuracy and the guidance sweep as tables."""
     per_class = table(
@@ -93,7 +105,7 @@ def generator_quality(judged: Judgement) -> str:
         f"Fréchet distance on the classifier's features **{interval(judged.frechet_distance)}** "
         f"(real against real: {judged.frechet_distance_real_floor:.3f}); "
         f"{judged.solver}, {judged.steps} steps, guidance {judged.guidance_scale}. "
-        f"{held_out_words(judged)}{fidelity_words(judged)}\n\n"
+        f"{held_out_words(judged)}{fidelity_words(judged)}{cas_words(judged)}\n\n"
         f"{per_class}\n\n"
         "Over guidance scales, both solvers at the same network evaluations (fewer samples):\n\n"
         f"{sweep_table(judged.sweep)}"

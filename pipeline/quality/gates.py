@@ -40,6 +40,7 @@ class GateParams:
     conditional_accuracy_min: float = bounded(0.0, 1.0)  # held against the interval's low end
     held_out_accuracy_min: float = bounded(0.0, 1.0)  # the held-out judge's, its low end
     frechet_distance_max: float = bounded(0.0, 1e6)  # held against the interval's high end
+    cas_ratio_min: float = bounded(0.0, 10.0)  # trained on samples against on real images
 
 
 Rule = Literal[">=", "<="]
@@ -122,6 +123,11 @@ GATES: tuple[GateSpec, ...] = (
     GateSpec("generator_frechet_distance", lambda r, g: g.frechet_distance.ci95_high, "<=",
              "frechet_distance_max",
              "Fréchet distance to real images (high end of the 95% interval)"),
+    GateSpec("generator_cas_ratio", lambda r, g: g.cas.ratio if g.cas else None, ">=",
+             "cas_ratio_min",
+             "test accuracy of a classifier trained on samples only, against one trained on as "
+             "many real images (CAS)",
+             unless="not applicable: CAS is off (validate.cas.samples_per_class: 0)"),
 )  # fmt: skip
 
 

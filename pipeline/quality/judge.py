@@ -24,6 +24,7 @@ from pipeline.errors import PipelineError
 from pipeline.generator.flow import Solver
 from pipeline.generator.graph import GeneratorInfo
 from pipeline.generator.sampling import SampleParams, fixed_noise, generate, onnx_velocity
+from pipeline.quality.cas import ClassificationAccuracyScore
 from pipeline.quality.statistics import (
     Measurement,
     bootstrap_frechet,
@@ -208,6 +209,8 @@ class Judgement:
     # in the trained classifier's features; None in records from before they were measured
     precision_recall: PrecisionRecall | None = None
     precision_recall_per_class: dict[str, PrecisionRecall] | None = None
+    # None: turned off (validate.cas.samples_per_class: 0), or a record from before it was measured
+    cas: ClassificationAccuracyScore | None = None
 
 
 def judge_generator(judge: Judge, sample: SampleParams, params: JudgeParams) -> Judgement:

@@ -63,6 +63,25 @@ def fidelity_section(judged: Judgement) -> str:
     )
 
 
+def cas_section(judged: Judgement) -> str:
+    """Classification Accuracy Score per class: trained on samples, and on real images."""
+    cas = judged.cas
+    if cas is None:
+        return ""
+    rows = [(name, interval(cas.generated_per_class[name]), interval(cas.real_per_class[name]))
+            for name in cas.generated_per_class]  # fmt: skip
+    rows.append(("**all**", f"**{interval(cas.generated)}**", f"**{interval(cas.real)}**"))
+    return (
+        "## Classification Accuracy Score\n\nTest accuracy of the classifier recipe "
+        f"(train_classifier's, from random weights, {cas.epochs} epochs, no mirror averaging) "
+        f"trained on {cas.samples_per_class} samples a class only, beside the same recipe "
+        f"trained on as many real training images: **{cas.ratio:.2f}×** (Ravuri & Vinyals, "
+        "2019). Samples that carry a class's backdrop without its object teach little that "
+        "holds on real images.\n\n"
+        f"{table(['class', 'trained on samples', 'trained on real images'], rows)}\n"
+    )
+
+
 def validation_report(gates: list[Gate], judged: Judgement, ceiling: Accuracy) -> str:
     """Markdown: the gates, then conditional accuracy per class beside the judge's own accuracy
     on real test images of the class (its ceiling), then the Fréchet distance."""
@@ -97,6 +116,7 @@ def validation_report(gates: list[Gate], judged: Judgement, ceiling: Accuracy) -
         "",
         held_out_section(judged),
         fidelity_section(judged),
+        cas_section(judged),
         "### Guidance sweep (not gated)",
         "",
         sweep_table(judged.sweep),

@@ -9,6 +9,9 @@ import pytest
 import yaml
 
 from pipeline.classifier.evaluation import OnnxEvalMetrics
+from pipeline.classifier.training import ClassifierTrainParams
+from pipeline.data.images import ImageSet
+from pipeline.quality.cas import CasParams, classification_accuracy_score
 from pipeline.quality.gates import (
     GATES,
     Gate,
@@ -28,6 +31,7 @@ from pipeline.quality.statistics import (
     proportion,
 )
 from pipeline.records import RecordError, read_record
+from pipeline.schema import parse
 from tests.conftest import ROOT
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -164,3 +168,28 @@ def test_precision_and_recall_tell_fidelity_from_coverage() -> None:
     assert precision.value < 0.2 and recall.value > 0.9
     same = precision_recall(rng.standard_normal((400, 8)), real)
     assert all(0.6 < m.value < 1.0 and m.ci95_low < m.value < m.ci95_high for m in same)
+
+
+def coloured(per_class: int, seed: int, noise: bool = False) -> ImageSet:
+    """Red and blue 32-px images with speckle; `noise`: labels on pure noise instead."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], per_class)
+    images = rng.integers(0, 60, (2 * per_class, 32, 32, 3))
+    if not noise:
+        images[labels == 0, :, :, 0] += 180
+        images[labels == 1, :, :, 2] += 180
+    else:
+        images = rng.integers(0, 256, images.shape)
+    return ImageSet(images.astype(np.uint8), labels.astype(np.int64), ("red", "blue"))
+
+
+def test_cas_tells_samples_that_teach_from_samples_that_do_not() -> None:
+    recipe = parse(ClassifierTrainParams, PARAMS["train_classifier"]["train"], where="train")
+    recipe = dataclasses.replace(recipe, batch_size=16, warmup_steps=0, lr=0.003)
+    params = CasParams(samples_per_class=24, epochs=6, width=4, seed=0)
+    real, test = coloured(40, 1), coloured(50, 2)
+    faithful = classification_accuracy_score(coloured(24, 3), real, test, recipe, params)
+    assert faithful.generated.value > 0.9 and faithful.real.value > 0.9
+    assert faithful.samples_per_class == 24 and set(faithful.real_per_class) == {"red", "blue"}
+    useless = classification_accuracy_score(coloured(24, 4, noise=True), real, test, recipe, params)
+    assert useless.ratio < 0.8 and useless.real == faithful.real  # the same seed, the same baseline
