@@ -37,6 +37,7 @@ def main(params: Params) -> None:
     config, runtime = params.train_classifier, params.runtime
     data = ImageSet.load(paths.TRAIN_IMAGES)
     part, validation = training.split_validation(data, config.val_images, config.split_seed)
+    part = training.draw_training(part, config.train_images, config.split_seed)
     shape = ResNetConfig(**asdict(config.model), image_size=data.image_size,
                          num_classes=len(data.class_names))  # fmt: skip
     converted = read_info(ClassifierInfo, paths.ONNX_MODEL).class_names

@@ -41,6 +41,7 @@ class TrainClassifierParams:
     init: Init  # converted: the converted ResNet-8's weights; scratch: random ones
     val_images: int = bounded(1, 10_000_000)  # held out of the training images, for validation
     split_seed: int = bounded(0, 2**63 - 1)  # which ones
+    train_images: int = bounded(0, 10_000_000)  # of the rest, a seeded draw of this many; 0: all
     model: ResNetShape
     train: ClassifierTrainParams
     opset: int = bounded(13, 21)
@@ -55,6 +56,14 @@ def split_validation(data: ImageSet, images: int, seed: int) -> tuple[ImageSet, 
         )
     order = np.random.default_rng(seed).permutation(len(data.labels))
     return data.subset(np.sort(order[images:])), data.subset(np.sort(order[:images]))
+
+
+def draw_training(part: ImageSet, images: int, seed: int) -> ImageSet:
+    """`images` of the training part, the same ones for the same seed (all of it for 0)."""
+    if images == 0 or images >= len(part.labels):
+        return part
+    order = np.random.default_rng(seed).permutation(len(part.labels))
+    return part.subset(np.sort(order[:images]))
 
 
 def augment(images: Tensor, padding: int, rng: torch.Generator) -> Tensor:

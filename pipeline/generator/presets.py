@@ -57,7 +57,7 @@ CIFAR10 = DataParams(dataset="cifar10", species=None, classes=None, other_class=
 # From the converted model: its epochs and learning rate measured to fit in five minutes on two
 # cores, with the mirror-averaged features.
 CLASSIFIER = TrainClassifierParams(
-    init="converted", val_images=5000, split_seed=0, opset=17,
+    init="converted", val_images=5000, split_seed=0, train_images=0, opset=17,
     model=ResNetShape(width=16, mirror_average=True),
     train=ClassifierTrainParams(
         epochs=5, batch_size=128, lr=0.0007, min_lr=0.000007, warmup_steps=100,

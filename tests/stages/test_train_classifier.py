@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipeline.classifier import convert
+from pipeline.classifier import convert, training
 from pipeline.classifier.export import export_onnx
 from pipeline.classifier.graph import ClassifierInfo
 from pipeline.classifier.resnet import ResNet8, ResNetConfig, converted_weights
@@ -196,3 +196,15 @@ def test_from_scratch_any_width_trains(converted: Path, tmp_path: Path) -> None:
     run_stage(path)
     metrics = json.loads((path / "metrics/train_classifier.json").read_text())
     assert metrics["init"] == "scratch" and metrics["parameters"] < 30_000
+
+
+def test_a_drawn_training_part_is_the_same_for_the_same_seed_and_all_of_it_for_0() -> None:
+    rng = np.random.default_rng(0)
+    part = ImageSet(rng.integers(0, 255, (50, 8, 8, 3), dtype=np.uint8),
+                    np.arange(50) % 5, tuple("abcde"))  # fmt: skip
+    drawn = training.draw_training(part, 20, seed=3)
+    assert len(drawn.labels) == 20 and drawn.class_names == part.class_names
+    assert np.array_equal(drawn.images, training.draw_training(part, 20, seed=3).images)
+    assert not np.array_equal(drawn.images, training.draw_training(part, 20, seed=4).images)
+    assert training.draw_training(part, 0, seed=3) is part
+    assert training.draw_training(part, 500, seed=3) is part
