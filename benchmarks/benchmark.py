@@ -2,6 +2,7 @@
 
     python -m benchmarks.benchmark               # models (needs a finished `dvc repro`)
     python -m benchmarks.benchmark --pipeline    # also a no-op and a from-clean `dvc repro`
+    python -m benchmarks.benchmark --only classifier --mlperf-int8 pretrainedResnet_quant.tflite
 
 Variants of one comparison take turns inside every round and each reports the median of its
 rounds, so a busy machine slows them alike and the ratios stay meaningful. The results are also
@@ -23,17 +24,19 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import tensorflow as tf
 import torch
 import yaml
 
 from pipeline.classifier.convert import load_keras
+from pipeline.classifier.export import export_onnx as export_classifier
 from pipeline.classifier.graph import INPUT_NAME
-from pipeline.classifier.resnet import ResNet8, ResNetConfig
+from pipeline.classifier.resnet import ResNet8, ResNetConfig, SavedClassifier
 from pipeline.classifier.torch_export import load_torch, torch_predictor
 from pipeline.classifier.training import augment
 from pipeline.data.images import ImageSet
 from pipeline.data.sources import mirror_from_env
-from pipeline.files import read_json, write_json
+from pipeline.files import file_digest, read_json, write_json
 from pipeline.generator.dit import DiT, DiTArchitecture, DiTConfig
 from pipeline.generator.export import export_onnx
 from pipeline.generator.flow import EVALUATIONS_PER_STEP, draw, flow_matching_loss
@@ -43,10 +46,13 @@ from pipeline.generator.sampling import SampleParams
 from pipeline.generator.training import DiTTrainParams
 from pipeline.params import read_document
 from pipeline.project import paths
+from pipeline.records import read_record
 from pipeline.runtime.models import read_info
+from pipeline.runtime.quantization import quantize_classifier_int8
 from pipeline.runtime.sessions import batched, open_session, predictor, to_input
 from pipeline.runtime.timing import interleaved_throughput, session_throughput
 from pipeline.schema import parse
+from pipeline.training.weights import load_weights
 from tools.workspace import CODE, copy_project
 
 RESULTS = paths.REPORTS / "benchmark.json"
@@ -78,6 +84,74 @@ def classifier_speed(batch_size: int, rounds: int, threads: int) -> dict:
     runs["onnx2torch (torch.export)"] = lambda: torch_model(images)
     rates = interleaved_throughput(runs, batch_size, rounds)
     return table(f"ResNet-8, batch {batch_size}", rates, "onnxruntime fp32")
+
+
+MLPERF_INT8 = (  # MLPerf Tiny's own int8 model of the same ResNet-8, for the batch-1 comparison
+    "https://raw.githubusercontent.com/mlcommons/tiny/master/benchmark/training/"
+    "image_classification/trained_models/pretrainedResnet_quant.tflite",
+    "3c002613d1b2475eb51dd78dfb85a546c8ae658dee71cf6ade43b022fe205415",
+)
+
+
+def tflite_predictor(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A TensorFlow Lite int8 model as a function of raw 0..255 float32 NHWC images."""
+    if file_digest(path) != MLPERF_INT8[1]:
+        raise SystemExit(f"{path}: not MLPerf's int8 model (sha256 differs); get {MLPERF_INT8[0]}")
+    interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    given, made = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scale, zero = given["quantization"]
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        outputs = []
+        for image in images:  # its graph takes one image at a time
+            quantized = np.clip(np.round(image / scale + zero), -128, 127).astype(given["dtype"])
+            interpreter.set_tensor(given["index"], quantized[None])
+            interpreter.invoke()
+            outputs.append(interpreter.get_tensor(made["index"])[0])
+        return np.stack(outputs)
+
+    return predict
+
+
+def classifier_batch_1(rounds: int, threads: int, mlperf_int8: Path | None) -> dict:
+    """Images a second at batch 1 and test accuracy: the trained classifier with and without
+    mirror averaging (the same weights, exported and quantised here), the converted ResNet-8,
+    and MLPerf's own int8 TFLite model where given."""
+    trained = ImageSet.load(paths.TEST_IMAGES)
+    saved = read_record(SavedClassifier, paths.CLASSIFIER_CONFIG, "the classifier's config")
+    train = ImageSet.load(paths.TRAIN_IMAGES)
+    pick = np.random.default_rng(0).choice(len(train.labels), 1000, replace=False)
+    calibration = to_input(train.images[pick])  # as quantize calibrates
+    models: dict[str, tuple[Callable[[np.ndarray], np.ndarray], ImageSet]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
+        for mirror in (True, False):
+            config = dataclasses.replace(saved.config, mirror_average=mirror)
+            model = load_weights(ResNet8(config), paths.CLASSIFIER_WEIGHTS, "classifier").eval()
+            tag = "mirror-averaged" if mirror else "one pass"
+            fp32, int8 = Path(tmp) / f"{mirror}.onnx", Path(tmp) / f"{mirror}_int8.onnx"
+            export_classifier(model, saved.class_names, fp32, 17)
+            quantize_classifier_int8(fp32, int8, calibration, per_channel=True)
+            for precision, path in (("fp32", fp32), ("int8", int8)):
+                models[f"trained {tag} {precision}"] = (predictor(open_session(path, threads)),
+                                                        trained)  # fmt: skip
+    cifar = ImageSet.load(paths.CIFAR10_TEST)
+    for precision, path in paths.CONVERTED_VARIANTS.items():
+        if precision != "fp16":
+            models[f"converted {precision}"] = (predictor(open_session(path, threads)), cifar)
+    if mlperf_int8 is not None:
+        models["MLPerf int8 TFLite"] = (tflite_predictor(mlperf_int8, threads), cifar)
+    accuracy = {
+        name: round(float(np.mean(batched(run, data.images, 256).argmax(1) == data.labels)), 4)
+        for name, (run, data) in models.items()
+    }
+    one = to_input(trained.images[:1])
+    rates = interleaved_throughput({name: lambda r=run: r(one) for name, (run, _) in
+                                    models.items()}, 1, rounds)  # fmt: skip
+    baseline = "MLPerf int8 TFLite" if mlperf_int8 is not None else "converted int8"
+    result = table("Classifiers at batch 1", rates, baseline)
+    print("  test accuracy: " + ", ".join(f"{n} {a}" for n, a in accuracy.items()))
+    return {**result, "accuracy": accuracy}
 
 
 def classifier_training_speed(rounds: int) -> dict:
@@ -316,21 +390,35 @@ def main() -> None:
         action="store_true",
         help="also time a no-op and a from-clean `dvc repro` (minutes)",
     )
+    parser.add_argument("--mlperf-int8", type=Path, help=f"MLPerf's int8 TFLite, {MLPERF_INT8[0]}")
+    parser.add_argument("--only", nargs="+", choices=sorted(SECTIONS),
+                        help="only these, keeping the rest of reports/benchmark.json")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results: dict = {"machine": machine(args.threads)}
+    results: dict = read_json(RESULTS) if args.only and RESULTS.is_file() else {}
+    results["machine"] = machine(args.threads)
     print(results["machine"])
-    for batch in (64, 256):
-        results[f"classifier_batch_{batch}"] = classifier_speed(batch, args.rounds, args.threads)
-    results["classifier_accuracy"] = classifier_accuracy(args.threads)
-    results["generator_batch_16"] = generator_speed(16, args.rounds, args.threads)
-    results["train_step"] = training_speed(max(3, args.rounds // 4))
-    results["classifier_train_step"] = classifier_training_speed(max(3, args.rounds // 4))
-    results["generator_cost"] = generator_cost("cpu-v2", rounds=3, threads=args.threads)
-    results["distributed"] = distributed_speed((1, 2), steps=100, rounds=2)
-    if args.pipeline:
-        results["pipeline"] = pipeline_wall_time()
+    for name in args.only or SECTIONS:
+        if name != "pipeline" or args.pipeline or args.only:
+            results.update(SECTIONS[name](args))
     write_json(RESULTS, results)
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "classifier": lambda a: {
+        **{f"classifier_batch_{b}": classifier_speed(b, a.rounds, a.threads) for b in (64, 256)},
+        "classifier_accuracy": classifier_accuracy(a.threads),
+        "classifier_batch_1": classifier_batch_1(a.rounds * 100, a.threads, a.mlperf_int8),
+    },
+    "generator": lambda a: {"generator_batch_16": generator_speed(16, a.rounds, a.threads)},
+    "training": lambda a: {
+        "train_step": training_speed(max(3, a.rounds // 4)),
+        "classifier_train_step": classifier_training_speed(max(3, a.rounds // 4)),
+        "generator_cost": generator_cost("cpu-v2", rounds=3, threads=a.threads),
+        "distributed": distributed_speed((1, 2), steps=100, rounds=2),
+    },
+    "pipeline": lambda a: {"pipeline": pipeline_wall_time()},
+}
 
 
 if __name__ == "__main__":

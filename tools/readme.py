@@ -24,6 +24,8 @@ from pipeline.quality.recorded import Recorded
 from pipeline.records import read_record
 from pipeline.schema import parse
 from tools.ablation import ABLATION, Ablation
+from tools.app_sampling import REPORT as APP_SAMPLING
+from tools.app_sampling import AppSampling
 
 README = Path("README.md")
 LOCK = Path("dvc.lock")
@@ -95,6 +97,52 @@ def held_out_rows(judged: Judgement) -> list[tuple[str, str, str]]:
              f"{held.ceiling})")]  # fmt: skip
 
 
+def fidelity_rows(judged: Judgement) -> list[tuple[str, str, str]]:
+    """Precision and recall by each judge, and the Classification Accuracy Score."""
+    rows = []
+    judges = [("trained classifier", judged.precision_recall)]
+    if judged.held_out is not None:
+        judges.append(("held-out judge", judged.held_out.precision_recall))
+    for name, measured in judges:
+        if measured is not None:
+            what = f"precision / recall ({name}'s features, k = 3)"
+            data = f"{judged.samples:,} samples vs as many real test images"
+            value = f"{interval(measured.precision)} / {interval(measured.recall)}"
+            rows.append((what, data, value))
+    if judged.cas is not None:
+        cas = judged.cas
+        rows.append((f"Classification Accuracy Score ({cas.samples_per_class} a class, "
+                     f"{cas.epochs} epochs from scratch)", "trained on samples / on real images",
+                     f"**{interval(cas.generated)}** / {interval(cas.real)}: "
+                     f"**{cas.ratio:.2f}×**"))  # fmt: skip
+    return rows
+
+
+def app_sampling_table() -> str:
+    if not APP_SAMPLING.is_file():
+        return "_No choice made yet: `python -m tools.app_sampling`._"
+    report = read_record(AppSampling, APP_SAMPLING, "python -m tools.app_sampling")
+    rows = [
+        (row.precision, row.steps, f"{row.time_shift:g}", interval(row.conditional_accuracy),
+         interval(row.frechet_distance, 2),
+         "**chosen**" if row == report.chosen else ("eligible" if row.eligible else ""))
+        for row in [report.reference, *report.candidates]
+    ]  # fmt: skip
+    rows[0] = ("fp32 (the reference)", *rows[0][1:5], "")
+    held = [
+        (f"{row.precision}, {row.steps} steps, shift {row.time_shift:g}",
+         f"**{interval(row.held_out_accuracy)}**", f"{row.held_out_ceiling:.4f}")
+        for row in report.reported
+    ]  # fmt: skip
+    header = ["generator", "Euler steps", "time shift", "conditional accuracy (trained judge)",
+              "Fréchet distance", "choice"]  # fmt: skip
+    return (
+        f"{table(header, rows)}\n\nReported by the held-out converted ResNet-8 on other seeds "
+        f"({report.samples_per_class} samples a class):\n\n"
+        f"{table(['setting', 'held-out conditional accuracy', 'its ceiling'], held)}"
+    )
+
+
 def generator_rows() -> list[tuple[str, str, str]]:
     recorded = Recorded.load()
     export, generator = recorded.export_generator, recorded.quantize.generator
@@ -125,6 +173,7 @@ def generator_rows() -> list[tuple[str, str, str]]:
          f"**{interval(accuracy)}** (the judge on real test images: "
          f"{recorded.train_classifier.test.accuracy})"),
         *held_out_rows(judged),
+        *fidelity_rows(judged),
         ("conditional accuracy over the guidance sweep", "guidance: accuracy", sweep),
         ("Fréchet distance on classifier features", f"{judged.samples:,} samples vs as many "
          "real test images", f"{interval(distance, 2)} (real-vs-real floor "
@@ -155,7 +204,22 @@ def classifier_speed_rows(bench: dict) -> list[tuple[str, str, str]]:
              "fp32", " / ".join(f"{rates[n]:,.0f}" for n in trained) + f" vs {fp32:,.0f}",
              " / ".join(f"{rates[n] / fp32:.2f}x" for n in trained)),
         ]  # fmt: skip
-    return rows
+    return rows + batch_1_rows(bench)
+
+
+def batch_1_rows(bench: dict) -> list[tuple[str, str, str]]:
+    """Each classifier at batch 1 against the baseline (MLPerf's int8 TFLite where measured),
+    with its test accuracy (the trained ones on the pipeline's test images, the others on
+    CIFAR-10's)."""
+    if "classifier_batch_1" not in bench:
+        return []
+    measured = bench["classifier_batch_1"]
+    rates, accuracy, baseline = measured["images_per_s"], measured["accuracy"], measured["baseline"]
+    return [
+        (f"batch 1: {name} (test accuracy {accuracy[name]:.4f}) vs {baseline}",
+         f"{rate:,.0f} vs {rates[baseline]:,.0f}", f"{rate / rates[baseline]:.2f}x")
+        for name, rate in rates.items() if name != baseline
+    ]  # fmt: skip
 
 
 def training_rows(bench: dict) -> list[tuple[str, str, str]]:
@@ -251,6 +315,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "results": results_table,
     "benchmark": benchmark_table,
     "ablation": ablation_table,
+    "app_sampling": app_sampling_table,
 }
 
 
