@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import tensorflow as tf
 import torch
 import yaml
 
@@ -95,6 +94,8 @@ MLPERF_INT8 = (  # MLPerf Tiny's own int8 model of the same ResNet-8, for the ba
 
 def tflite_predictor(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
     """A TensorFlow Lite int8 model as a function of raw 0..255 float32 NHWC images."""
+    import tensorflow as tf  # here, not at the top: loaded before torch, it crashes torch's import
+
     if file_digest(path) != MLPERF_INT8[1]:
         raise SystemExit(f"{path}: not MLPerf's int8 model (sha256 differs); get {MLPERF_INT8[0]}")
     interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)

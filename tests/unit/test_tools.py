@@ -1,9 +1,13 @@
 """The plumbing's tools: the README's tables and the review's reading of noise."""
 
+from dataclasses import replace
+
 import pytest
 
+from pipeline.quality.statistics import Measurement
 from tests.conftest import ROOT
 from tools import readme
+from tools.app_sampling import Candidate, choose
 from tools.review import Change, changes
 
 
@@ -63,3 +67,32 @@ def test_the_review_workflow_runs_the_review_command() -> None:
     workflow = (ROOT / ".github/workflows/review.yml").read_text()
     assert "python -m tools.review --base" in workflow
     assert "gh pr comment" in workflow and "--body-file review/review.md" in workflow
+
+
+def test_the_forge_runs_cis_own_scripts_and_publishes_the_built_app() -> None:
+    tests = (ROOT / ".github/workflows/test.yml").read_text()
+    assert ".ci/run" in tests and "push:" in tests and "pull_request:" in tests
+    app = (ROOT / ".github/workflows/app.yml").read_text()
+    assert ".ci/setup" in app and "npm --prefix web run build" in app
+    assert "path: web/dist" in app and "actions/deploy-pages" in app
+    assert ".ci/setup" in (ROOT / ".ci/run").read_text()
+
+
+def candidate(precision: str, steps: int, shift: float, accuracy: float, distance: float,
+              eligible: bool) -> Candidate:  # fmt: skip
+    return Candidate(precision, steps, shift, Measurement(accuracy, accuracy - 0.03,
+                     accuracy + 0.03), Measurement(distance, distance - 0.1, distance + 0.1),
+                     eligible)  # fmt: skip
+
+
+def test_the_app_sampler_is_the_cheapest_eligible_setting_and_the_most_accurate_of_equals() -> None:
+    reference = candidate("fp32", 20, 1.0, 0.74, 1.2, False)
+    rows = [
+        candidate("int8", 4, 1.0, 0.70, 1.3, False),
+        candidate("int8", 8, 0.5, 0.745, 1.1, True),
+        candidate("int8", 8, 1.0, 0.75, 1.1, True),
+        candidate("fp32", 8, 1.0, 0.76, 1.0, True),  # more accurate, but costlier than int8
+        candidate("int8", 10, 1.0, 0.77, 1.0, True),
+    ]
+    assert choose(rows, reference) == rows[2]
+    assert choose([replace(row, eligible=False) for row in rows], reference) == reference
