@@ -57,8 +57,8 @@ def fold_for_inference(path: Path) -> None:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.optimized_model_filepath = str(Path(tmp) / "basic.onnx")
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        folded = onnxoptimizer.optimize(onnx.load(options.optimized_model_filepath),
-                                        ["fuse_pad_into_conv"])  # fmt: skip
+        passes = ["fuse_pad_into_conv", "eliminate_unused_initializer"]  # the pads are left over
+        folded = onnxoptimizer.optimize(onnx.load(options.optimized_model_filepath), passes)
     copy_info(path, folded)
     onnx.checker.check_model(folded, full_check=True)
     onnx.save(folded, str(path))
