@@ -67,6 +67,7 @@ ALL_GATES_FAIL = {
     "conditional_accuracy_min": 1.0,
     "held_out_accuracy_min": 1.0,
     "frechet_distance_max": 0.0,
+    "cas_ratio_min": 10.0,
 }
 
 
