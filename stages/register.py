@@ -15,7 +15,7 @@ from pipeline.data.images import ImageSet
 from pipeline.files import write_json
 from pipeline.project import paths
 from pipeline.project.registry import file_sha256, register
-from pipeline.project.tracking import mlflow_run, run_stage
+from pipeline.project.tracking import log_metrics, mlflow_run, run_stage
 from pipeline.quality.gates import ValidationMetrics
 from pipeline.quality.release import released_models
 from pipeline.records import read_record
@@ -35,7 +35,10 @@ def main(params: Params) -> None:
         registered = register(models, passed=verdict.passed)
         tracker.set_tags({f"registered.{name}": f"{v['version']} {v['alias']}"
                           for name, v in registered.items()})  # fmt: skip
-    new = [name for name, v in registered.items() if v["new"]]
+        new = [name for name, v in registered.items() if v["new"]]
+        counts = {"models": len(registered), "registered_anew": len(new),
+                  "passed": int(verdict.passed)}  # fmt: skip
+        log_metrics(tracker, counts)
     log.info(
         "%d models registered anew, %d registered before", len(new), len(registered) - len(new)
     )

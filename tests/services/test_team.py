@@ -243,7 +243,8 @@ def test_every_stage_logs_a_run_with_params_and_metrics_to_the_server(
     repro_commit = project.git("rev-parse", "HEAD~1").stdout.strip()
     for stage, run in runs.items():
         assert run.info.status == "FINISHED", stage
-        assert run.data.params and run.data.metrics, stage
+        assert run.data.metrics, stage
+        assert run.data.params or stage == "register", stage  # registering reads no params
         assert run.data.tags["git_commit"] == repro_commit
         assert "dvc_exp_name" not in run.data.tags  # a plain `dvc repro`, not an experiment
     evaluation = project.metrics("onnx_eval")
