@@ -43,17 +43,19 @@ async function timedRun(page: Page, setting: Setting): Promise<number> {
   await page.getByLabel('Steps', { exact: true }).fill(String(setting.steps));
   await page.getByLabel('Time shift', { exact: true }).fill(String(setting.shift));
   await page.getByLabel('Batch size', { exact: true }).fill(String(BATCH));
+  // The Generate button, not the Generate tab: the first element whose role is button and name Generate
+  const button = await page.getByRole('button', { name: 'Generate', exact: true }).elementHandle();
   return page.evaluate(
-    () =>
+    (generate) =>
       new Promise<number>((resolve) => {
         const hook = (window as unknown as { __test__: { samples?: number[] } }).__test__;
         delete hook.samples;
-        const button = Array.from(document.querySelectorAll('button')).find((b) => b.textContent === 'Generate')!;
         const start = performance.now();
-        button.click();
-        const poll = () => (hook.samples ? resolve(performance.now() - start) : requestAnimationFrame(poll));
+        (generate as HTMLButtonElement).click();
+        const poll = () => (hook.samples ? resolve(performance.now() - start) : setTimeout(poll, 1));
         poll();
       }),
+    button,
   );
 }
 
