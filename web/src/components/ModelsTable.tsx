@@ -1,3 +1,4 @@
+import { Fragment } from 'react';
 import type { Runtime } from '../hooks/useRuntime';
 import { megabytes, milliseconds } from '../format';
 
@@ -24,7 +25,15 @@ export function ModelsTable({ runtime }: { runtime: Runtime }) {
           <tbody>
             {models.map(({ entry, received, fetchMs, from, load, error }) => (
               <tr key={entry.id} className={error ? 'failed' : undefined} data-testid={`model-${entry.id}`}>
-                <td title={`${entry.role}, ${entry.precision}, from ${entry.source}`}>{entry.file}</td>
+                <td title={`${entry.role}, ${entry.precision}, from ${entry.source}`}>
+                  {/* a long name may break after an underscore, so the table fits its panel */}
+                  {entry.file.split(/(?<=_)/).map((part, index) => (
+                    <Fragment key={index}>
+                      {index > 0 && <wbr />}
+                      {part}
+                    </Fragment>
+                  ))}
+                </td>
                 <td className="number">{megabytes(entry.bytes)}</td>
                 <td className="number" title={from && `read from the ${from}`}>
                   {fetchMs !== undefined || error
