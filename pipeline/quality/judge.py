@@ -161,21 +161,31 @@ class PrecisionRecall:
     recall: Measurement  # the share of real images inside the samples' manifold
 
 
+NEIGHBOURS = 3  # k of the k-nearest-neighbour manifolds
+
+
 def fidelity_and_coverage(
     generated: np.ndarray,
     labels: np.ndarray,
     real: np.ndarray,
     real_labels: np.ndarray,
     names: tuple[str, ...],
-) -> tuple[PrecisionRecall, dict[str, PrecisionRecall]]:
+) -> tuple[PrecisionRecall | None, dict[str, PrecisionRecall]]:
     """Precision and recall of all the samples against all the real images, and of each class's
-    samples against the real images of that class."""
-    overall = PrecisionRecall(*precision_recall(generated, real))
+    samples against the real images of that class; where either side has no more points than
+    neighbours (a tiny data set), there is no manifold to measure: None, or no entry."""
+
+    def measured(a: np.ndarray, b: np.ndarray) -> PrecisionRecall | None:
+        if min(len(a), len(b)) <= NEIGHBOURS:
+            return None
+        return PrecisionRecall(*precision_recall(a, b, NEIGHBOURS))
+
     per_class = {
-        name: PrecisionRecall(*precision_recall(generated[labels == c], real[real_labels == c]))
+        name: measured(generated[labels == c], real[real_labels == c])
         for c, name in enumerate(names)
     }
-    return overall, per_class
+    kept = {name: value for name, value in per_class.items() if value is not None}
+    return measured(generated, real), kept
 
 
 @dataclass(frozen=True)

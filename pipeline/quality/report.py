@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.classifier.evaluation import Accuracy
 from pipeline.quality.gates import Gate, markdown_table
-from pipeline.quality.judge import Judgement, SweepPoint
+from pipeline.quality.judge import Judgement, PrecisionRecall, SweepPoint
 from pipeline.quality.markdown import interval, table, verdict_line
 
 
@@ -46,8 +46,13 @@ def fidelity_section(judged: Judgement) -> str:
     header = ["class"] + [f"{what}, {name}" for name, *_ in judges
                           for what in ("precision", "recall")]  # fmt: skip
     names = list(judged.conditional_accuracy_per_class)
+
+    def cell(per_class: dict[str, PrecisionRecall] | None, name: str, what: str) -> str:
+        measured = (per_class or {}).get(name)  # none where a class has too few images
+        return interval(getattr(measured, what)) if measured else "—"
+
     rows = [
-        [name] + [interval(getattr(per_class[name], what)) for _, _, per_class in judges
+        [name] + [cell(per_class, name, what) for _, _, per_class in judges
                   for what in ("precision", "recall")]
         for name in names
     ]  # fmt: skip

@@ -77,8 +77,10 @@ def manifold_hits(points: np.ndarray, reference: np.ndarray, k: int) -> np.ndarr
     """Whether each point lies inside the reference set's estimated manifold: the union of balls
     around each reference point reaching its k-th nearest neighbour in the reference set
     (Kynkäänniemi et al., 2019)."""
+    if len(reference) <= k:
+        raise ValueError(f"a manifold of k = {k} neighbours needs more than {k} points")
     within = pairwise_distances(reference, reference)  # (R, R), its diagonal 0: each point itself
-    radii = np.sort(within, axis=1)[:, min(k, len(reference) - 1)]  # (R,)
+    radii = np.sort(within, axis=1)[:, k]  # (R,)
     return (pairwise_distances(points, reference) <= radii[None, :]).any(axis=1)  # (P,)
 
 

@@ -21,7 +21,7 @@ from pipeline.quality.gates import (
     evaluate,
     markdown_table,
 )
-from pipeline.quality.judge import Judgement
+from pipeline.quality.judge import Judgement, fidelity_and_coverage
 from pipeline.quality.recorded import Recorded
 from pipeline.quality.statistics import (
     bootstrap_frechet,
@@ -193,3 +193,14 @@ def test_cas_tells_samples_that_teach_from_samples_that_do_not() -> None:
     assert faithful.samples_per_class == 24 and set(faithful.real_per_class) == {"red", "blue"}
     useless = classification_accuracy_score(coloured(24, 4, noise=True), real, test, recipe, params)
     assert useless.ratio < 0.8 and useless.real == faithful.real  # the same seed, the same baseline
+
+
+def test_precision_and_recall_are_left_out_where_a_set_is_too_small_for_a_manifold() -> None:
+    rng = np.random.default_rng(0)
+    generated, real = rng.standard_normal((12, 4)), rng.standard_normal((9, 4))
+    labels, real_labels = np.repeat([0, 1, 2], 4), np.array([0] * 6 + [1] * 3)
+    overall, per_class = fidelity_and_coverage(
+        generated, labels, real, real_labels, ("a", "b", "c")
+    )
+    assert overall is not None and list(per_class) == ["a"]  # b has 3 real images, c none
+    assert fidelity_and_coverage(generated[:3], labels[:3], real, real_labels, ("a",))[0] is None
