@@ -42,8 +42,9 @@ def shrunk(params: dict) -> dict:
     # gates stay where the converted model's weights are (they are driven by their own tests)
     params["train_classifier"].update(train_images=2560, val_images=512)
     params["validate"]["gates"].update(trained_accuracy_min=0.0, trained_gain_min=-1.0)
-    # 64 calibration images for a network ten steps from its start: int8 loses up to a point
-    params["validate"]["gates"]["trained_int8_accuracy_drop_max"] = 0.01
+    # 64 calibration images for a network ten steps from its start (a fresh output layer, for a
+    # class subset): int8 loses a few points; the gate itself is driven by the gates test
+    params["validate"]["gates"]["trained_int8_accuracy_drop_max"] = 0.05
     params["keras_to_onnx"]["parity_images"] = 1000
     params["onnx_to_torch"]["parity_images"] = 1000
     params["onnx_eval"].update(throughput_batch_sizes=[256], throughput_rounds=5)
