@@ -80,7 +80,8 @@ def download_params() -> dict:
             },
         },
         "data": {"dataset": "cifar10", "species": None, "classes": None, "other_class": False,
-                 "image_size": 32},
+                 "image_size": 32, "aspect": "squash", "test_fraction": 0.2, "split_seed": 0,
+                 "min_class_images": 10},
     }  # fmt: skip
 
 
