@@ -49,6 +49,7 @@ def shrunk(params: dict) -> dict:
     params["onnx_to_torch"]["parity_images"] = 1000
     params["onnx_eval"].update(throughput_batch_sizes=[256], throughput_rounds=5)
     params["quantize"].update(calibration_images=64, throughput_rounds=2)
+    params["train_dit"]["progress"].update(every=10, per_class=1, steps=2)
     params["validate"].update(samples_per_class=5, bootstrap_rounds=20)
     params["validate"]["cas"].update(samples_per_class=4, epochs=1)
     params["validate"]["sweep"].update(

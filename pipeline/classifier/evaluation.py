@@ -10,8 +10,9 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from pipeline.classifier.graph import ClassifierInfo
-from pipeline.data.images import DatasetError, ImageSet
+from pipeline.data.images import DatasetError, ImageSet, resize_images
 from pipeline.files import write_csv
+from pipeline.runtime.models import read_info
 from pipeline.runtime.sessions import batched, open_session, predictor
 from pipeline.runtime.variants import ClassifierVariant
 
@@ -77,6 +78,14 @@ def classification_metrics(
             name: round(float(acc), 6) for name, acc in zip(class_names, per_class, strict=True)
         },
     )
+
+
+def hits(classifier: Path, images: ImageSet, threads: int, batch_size: int) -> np.ndarray:
+    """Whether an ONNX classifier takes each image for its label, at the classifier's own image
+    size (resized as `download` resizes the data)."""
+    resized = resize_images(images, read_info(ClassifierInfo, classifier).image_size)
+    predict = predictor(open_session(classifier, threads))
+    return batched(predict, resized.images, batch_size).argmax(1) == images.labels
 
 
 def write_confusion_rows(

@@ -90,11 +90,14 @@ class ResNet8(nn.Module):
         )
         self.head = nn.Linear(4 * w, config.num_classes)
 
+    def feature_map(self, images: Tensor) -> Tensor:
+        """The last stack's output: (N, 4w, H/4, W/4)."""
+        x = images.permute(0, 3, 1, 2)  # (N, C, H, W), channels-last in memory
+        return self.stacks(F.relu(self.stem(x)))
+
     def features(self, images: Tensor) -> Tensor:
         """The pooled features the head classifies (the judge compares these)."""
-        x = images.permute(0, 3, 1, 2)  # (N, C, H, W), channels-last in memory
-        x = self.stacks(F.relu(self.stem(x)))  # (N, 4w, H/4, W/4)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)  # (N, 4w)
+        return F.adaptive_avg_pool2d(self.feature_map(images), 1).flatten(1)  # (N, 4w)
 
     def forward(self, images: Tensor) -> Tensor:
         if self.config.mirror_average and not self.training:

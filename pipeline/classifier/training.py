@@ -124,7 +124,7 @@ class ClassificationTask:
             logits.float(), self.targets[mine], label_smoothing=self.params.label_smoothing
         )
 
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, step: int, averaged: bool) -> dict[str, float]:
         predicted = predict_torch(model, self.validation.images).argmax(1)
         return {"val_accuracy": float(np.mean(predicted == self.validation.labels))}
 

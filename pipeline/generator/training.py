@@ -4,13 +4,22 @@ recorded draws, checkpoints and `torchrun`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pipeline.classifier.resnet import ResNet8
 from pipeline.data.images import ImageSet
+from pipeline.generator.alignment import (
+    AlignedDiT,
+    AlignmentParams,
+    alignment_loss,
+    generator_of,
+    teacher_tokens,
+)
 from pipeline.generator.dit import DiT, DiTArchitecture, DiTConfig
 from pipeline.generator.flow import TimeMode, draw, flow_matching_loss
 from pipeline.schema import bounded
@@ -41,8 +50,13 @@ class FlowMatchingTask:
     config: DiTConfig
     params: DiTTrainParams
     data: ImageSet
+    # shown along the way (the whole judging is `validate`'s): scores of the EMA network at a step
+    progress: Callable[[DiT, int], dict[str, float]] | None = None
+    eval_every: int = 0  # steps between calls of `progress`
+    # REPA: the trained classifier whose feature maps the DiT's tokens learn to match, and how
+    teacher: ResNet8 | None = None
+    alignment: AlignmentParams | None = None
     section: str = "train_dit.train"
-    eval_every: int = 0  # judged after training, by the classifier (`validate`)
     labels: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,7 +66,12 @@ class FlowMatchingTask:
         self.images = torch.from_numpy(self.data.images).to(device)
         self.targets = torch.from_numpy(self.data.labels).to(device)
         self.device = device
-        return DiT(self.config).to(device)
+        dit = DiT(self.config).to(device)
+        if self.teacher is None or self.alignment is None or not self.alignment.weight:
+            return dit
+        self.teacher.to(device, memory_format=torch.channels_last)
+        channels = self.teacher.head.in_features
+        return AlignedDiT(dit, self.alignment, channels).to(device)
 
     def loss(self, model: nn.Module, index: Tensor, part: slice, rng: torch.Generator) -> Tensor:
         flip = torch.rand(len(index), generator=rng) < 0.5 if self.params.hflip else None
@@ -60,12 +79,25 @@ class FlowMatchingTask:
         flow = draw(shape, self.params.time_sampling, self.params.label_dropout, rng)
         mine = index[part].to(self.device)
         x1 = to_model_input(self.images[mine], None if flip is None else flip[part].to(self.device))
-        return flow_matching_loss(
+        loss = flow_matching_loss(
             model, x1, self.targets[mine], flow.shard(part), self.config.num_classes
         )
+        aligned = getattr(model, "module", model)  # under DDP, the module it wraps
+        if not isinstance(aligned, AlignedDiT):
+            return loss
+        assert (
+            self.teacher is not None
+            and self.alignment is not None
+            and aligned.projected is not None
+        )
+        pixels = ((x1 + 1) * 127.5).permute(0, 2, 3, 1)  # (b, H, W, C), as the classifier reads
+        target = teacher_tokens(self.teacher, pixels, self.config.grid_size)
+        return loss + self.alignment.weight * alignment_loss(aligned.projected, target)
 
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        return {}
+    def evaluate(self, model: nn.Module, step: int, averaged: bool) -> dict[str, float]:
+        if self.progress is None or not averaged:  # the EMA weights are what is sampled
+            return {}
+        return self.progress(generator_of(model), step)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ GENERATOR_CONFIG = GENERATOR_DIR / "config.json"
 GENERATOR_TRAINING = GENERATOR_DIR / "training.json"
 DRAWN_INDICES = GENERATOR_DIR / "drawn_indices.npz"
 DIT_CHECKPOINT = Path("checkpoints") / "dit" / "last.pt"
+DIT_GRIDS = PLOTS / "train_dit" / "progress"  # drawn along training
 MODEL_CARD = REPORTS / "model_card.md"
 VALIDATION_REPORT = REPORTS / "validation.md"
 REGISTERED = REPORTS / "registered.json"  # what this store registered: git-ignored

@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from pipeline.classifier.evaluation import hits
 from pipeline.classifier.graph import ClassifierInfo
 from pipeline.data.images import ImageSet, resize_images
 from pipeline.errors import PipelineError
@@ -111,10 +112,7 @@ class Judge:
     def held_out_hits(self, images: ImageSet) -> np.ndarray:
         """Whether the held-out classifier takes each image for its label, at its own size."""
         assert self.held_out is not None
-        info = read_info(ClassifierInfo, self.held_out)
-        resized = resize_images(images, info.image_size)  # as `download` resizes the data
-        predict = predictor(open_session(self.held_out, self.threads))
-        return batched(predict, resized.images, self.batch_size).argmax(1) == images.labels
+        return hits(self.held_out, images, self.threads, self.batch_size)
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """The classifier's penultimate features of uint8 images."""

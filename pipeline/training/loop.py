@@ -43,7 +43,10 @@ class Task(Protocol):
         whole batch comes from `rng`, so that any process count computes the same step."""
         ...
 
-    def evaluate(self, model: nn.Module) -> dict[str, float]: ...
+    def evaluate(self, model: nn.Module, step: int, averaged: bool) -> dict[str, float]:
+        """Scores of `model` after `step` steps, holding the raw or the EMA (`averaged`) weights;
+        a task may score only one of them."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class TrainingTiming:
 
     images_per_s: float  # over every session of the run, interrupted ones included
     wall_s: float
+    evaluation_s: float  # of wall_s: evaluations along the way (validation, progress grids)
     resumed_from_step: int
     device: str
     precision: str
@@ -157,16 +161,18 @@ class Run:
     def evaluate(self, done: int) -> None:
         """The task's evaluation of the raw weights, then of the EMA swapped in for it."""
         assert self.ema is not None  # rank 0's
+        began = time.perf_counter()
         self.model.eval()
         with torch.no_grad():
-            raw = self.task.evaluate(self.model)
+            raw = self.task.evaluate(self.model, done, averaged=False)
             with self.ema.applied_to(self.model):
-                averaged = self.task.evaluate(self.model)
+                averaged = self.task.evaluate(self.model, done, averaged=True)
         self.model.train()
         self.history.setdefault("eval_step", []).append(float(done))
-        for name in raw:
-            self.history.setdefault(f"{name}_raw", []).append(raw[name])
-            self.history.setdefault(f"{name}_ema", []).append(averaged[name])
+        self.history.setdefault("eval_seconds", []).append(time.perf_counter() - began)
+        for weights, scores in (("raw", raw), ("ema", averaged)):
+            for name, value in scores.items():
+                self.history.setdefault(f"{name}_{weights}", []).append(value)
 
 
 def train(
@@ -233,6 +239,7 @@ def finish(run: Run, start: int, seconds: float) -> Trained:
     timing = TrainingTiming(
         images_per_s=round(run.steps * run.params.batch_size / seconds, 1),
         wall_s=round(seconds, 1),
+        evaluation_s=round(sum(run.history.get("eval_seconds", [])), 1),
         resumed_from_step=start,
         device=str(run.device),
         precision=run.precision,

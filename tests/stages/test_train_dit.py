@@ -23,15 +23,26 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from pipeline.classifier.graph import classifier_info
+from pipeline.classifier.resnet import ResNet8, ResNetConfig, SavedClassifier
 from pipeline.data.images import ImageSet
 from pipeline.generator import training
 from pipeline.generator.graph import GeneratorInfo
 from pipeline.generator.training import DiTTrainParams, FlowMatchingTask
 from pipeline.params import load_params
-from pipeline.runtime.models import read_info
+from pipeline.records import write_record
+from pipeline.runtime.models import read_info, write_info
 from pipeline.training.checkpoint import Checkpoint
 from pipeline.training.loop import NonFiniteLossError, train
-from tests.conftest import copy_code, random_images, run_module, tiny_dit, write_params
+from pipeline.training.weights import save_weights
+from tests.conftest import (
+    copy_code,
+    random_images,
+    run_module,
+    tiny_classifier_onnx,
+    tiny_dit,
+    write_params,
+)
 from tests.tiny_pipeline import tiny_params
 
 TINY = tiny_params()
@@ -40,12 +51,29 @@ TINY["train_dit"]["train"].update(
 )
 
 
-def tiny_project(path: Path, params: dict | None = None, classes: int = 10) -> Path:
+def save_classifier(project: Path, names: tuple[str, ...]) -> None:
+    config = ResNetConfig(width=4, mirror_average=True, image_size=32, num_classes=len(names))
+    torch.manual_seed(0)
+    save_weights(ResNet8(config), project / "models/classifier/ema.safetensors")
+    write_record(project / "models/classifier/config.json", SavedClassifier(config, names))
+
+
+def tiny_project(
+    path: Path, params: dict | None = None, classes: int = 10, judged: bool = False
+) -> Path:
+    """A project with `classes` classes of random images, and a held-out classifier (16 px)
+    that knows their names where `judged`, else ten others."""
     copy_code(path)
     write_params(path, params or TINY)
     labels = np.arange(4 * classes) % classes
     names = tuple(f"c{i}" for i in range(classes))
     ImageSet(random_images(len(labels)), labels, names).save(path / "data/images/train.npz")
+    (path / "models").mkdir(exist_ok=True)
+    judge = onnx.load(str(tiny_classifier_onnx(path / "models/resnet8.onnx")))
+    known = names if judged else tuple(f"other{i}" for i in range(10))
+    write_info(judge, classifier_info(known, 16, "probs", "probabilities"))
+    onnx.save(judge, str(path / "models/resnet8.onnx"))
+    save_classifier(path, names)  # REPA's teacher, where it is on
     return path
 
 
@@ -83,6 +111,68 @@ def test_training_writes_weights_record_plots_and_metrics(trained: Path) -> None
     assert timing(trained)["resumed_from_step"] == 0 and timing(trained)["processes"] == 1
 
 
+def grids(path: Path) -> list[str]:
+    return sorted(p.name for p in (path / "plots/train_dit/progress").iterdir())
+
+
+def test_grids_along_the_way_leave_the_training_as_it_was(trained: Path, tmp_path: Path) -> None:
+    assert grids(trained) == ["step_0000010.png", "step_0000012.png"]  # every 10, and the last
+    grid = np.asarray(Image.open(trained / "plots/train_dit/progress/step_0000012.png"))
+    assert grid.shape[0] > grid.shape[1]  # ten labelled rows of one image
+    # classes no held-out classifier knows: grids, unscored
+    scores = (trained / "plots/train_dit/progress.csv").read_text().split()
+    assert scores == ["step,held_out_accuracy"]
+    assert timing(trained)["evaluation_s"] > 0
+
+    params = copy.deepcopy(TINY)
+    params["train_dit"]["progress"]["every"] = 0
+    project = tiny_project(tmp_path / "p", params)
+    stale = project / "plots/train_dit/progress/step_0000999.png"  # an earlier run's
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"")
+    result = run_stage("train_dit", project)
+    assert result.returncode == 0, result.stderr
+    assert grids(project) == [] and timing(project)["evaluation_s"] == 0
+    # the grids draw from their own noise: the run's random draws, so its weights, are the same
+    without = load_file(str(project / "models/dit/ema.safetensors"))
+    drawn = load_file(str(trained / "models/dit/ema.safetensors"))
+    assert all(torch.equal(without[k], drawn[k]) for k in drawn)
+
+
+def test_a_held_out_classifier_of_the_same_classes_scores_the_grids(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p", judged=True)  # at 16 px: the grids are resized
+    result = run_stage("train_dit", project)
+    assert result.returncode == 0, result.stderr
+    header, *rows = (project / "plots/train_dit/progress.csv").read_text().split()
+    steps, scores = zip(*(row.split(",") for row in rows), strict=True)
+    assert header == "step,held_out_accuracy" and steps == ("10", "12")
+    assert all((10 * float(score)).is_integer() for score in scores)  # a share of 10 images
+    assert "the held-out classifier names" in result.stderr
+
+
+def test_repa_trains_a_dit_that_exports_without_its_projector(
+    trained: Path, tmp_path: Path
+) -> None:
+    params = copy.deepcopy(TINY)
+    params["train_dit"]["repa"].update(weight=0.5, depth=1, projector_width=16)
+    project = tiny_project(tmp_path / "p", params)
+    save_classifier(project, tuple(f"c{i}" for i in range(10)))
+    for stage in ("train_dit", "export_generator"):
+        result = run_stage(stage, project)
+        assert result.returncode == 0, result.stderr
+    aligned = load_file(str(project / "models/dit/ema.safetensors"))
+    plain = load_file(str(trained / "models/dit/ema.safetensors"))
+    assert aligned.keys() == plain.keys()  # the DiT alone
+    assert not all(torch.equal(aligned[k], plain[k]) for k in plain)  # but taught otherwise
+
+    save_classifier(project, tuple(f"d{i}" for i in range(10)))  # another data set's classifier
+    result = run_stage("train_dit", project)
+    assert result.returncode == 1
+    assert (
+        "the classifier knows ['d0'" in result.stderr and "rerun train_classifier" in result.stderr
+    )
+
+
 def test_exported_weights_are_the_ema_not_the_live_ones(trained: Path) -> None:
     checkpoint = Checkpoint.load(trained / "checkpoints/dit/last.pt")
     exported = load_file(str(trained / "models/dit/ema.safetensors"))
@@ -95,7 +185,8 @@ def test_exported_weights_are_the_ema_not_the_live_ones(trained: Path) -> None:
 def test_export_is_one_file_with_dynamic_batch_metadata_and_parity(trained: Path) -> None:
     model = onnx.load(str(trained / "models/dit.onnx"))
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
-    assert [f.name for f in (trained / "models").iterdir() if f.is_file()] == ["dit.onnx"]
+    written = {f.name for f in (trained / "models").iterdir() if f.is_file()}
+    assert written == {"dit.onnx", "resnet8.onnx"}  # no external data beside it
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     info = read_info(GeneratorInfo, trained / "models/dit.onnx")
     assert info.class_names == tuple(f"c{i}" for i in range(10)) and info.null_class == 10
@@ -162,6 +253,12 @@ def test_interrupted_training_resumes_and_ends_where_an_uninterrupted_run_ends(
         result = run_stage("train_dit", path)
         assert result.returncode == 0, result.stderr
     assert timing(interrupted)["resumed_from_step"] == stopped_at
+    # the grids the stopped run drew are kept, and are the uninterrupted run's, byte for byte
+    assert grids(interrupted) == grids(whole) and len(grids(whole)) == 30
+    for name in grids(whole):
+        assert md5(interrupted / "plots/train_dit/progress" / name) == md5(
+            whole / "plots/train_dit/progress" / name
+        )
     assert json.loads((interrupted / "metrics/train_dit.json").read_text())["steps"] == 300
     # Restored RNG and optimizer state make the resumed run the same as an uninterrupted one.
     resumed = load_file(str(interrupted / "models/dit/ema.safetensors"))
