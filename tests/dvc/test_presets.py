@@ -5,6 +5,7 @@ the registered models, the browser bundle and the Hub folder."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def test_the_presets_that_change_a_shape_are_the_ones_run_here() -> None:
 def test_a_preset_runs_every_stage_at_its_own_shapes_down_to_the_app_and_the_hub(
     name: str, tmp_path: Path, mirror: Path
 ) -> None:
-    project = preset_project(tmp_path / "project", mirror, name)
+    # CI keeps what it built (KEEP_PRESET_PROJECTS), for the browser's tests to run on
+    kept = os.environ.get("KEEP_PRESET_PROJECTS")
+    project = preset_project(Path(kept) / name if kept else tmp_path / "project", mirror, name)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     project.env["MLFLOW_TRACKING_URI"] = store
     assert ran(project.dvc("repro").stdout) == STAGES
