@@ -23,6 +23,7 @@ from typing import Any
 import onnx
 
 from pipeline.classifier.graph import ClassifierInfo
+from pipeline.data.datasets import DataParams
 from pipeline.errors import PipelineError
 from pipeline.files import file_digest
 from pipeline.generator.graph import GeneratorInfo
@@ -108,6 +109,7 @@ def describe(model: Bundled, path: Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Params:
+    data: DataParams  # its aspect: how the classifiers' photos were made square
     sample: SampleParams
 
 
@@ -148,7 +150,8 @@ def bundle(project: Path, destination: Path = DESTINATION) -> list[dict[str, Any
             continue
         entries.append(describe(model, path))
         sources.append(path)
-    manifest = {"models": entries, "sampling": sampling(project, entries)}
+    aspect = load_params(Params, project / "params.yaml").data.aspect
+    manifest = {"models": entries, "sampling": sampling(project, entries), "aspect": aspect}
     if destination.exists():
         shutil.rmtree(destination)  # a model dropped from the pipeline must not linger
     destination.mkdir(parents=True)

@@ -67,6 +67,7 @@ def test_the_manifest_describes_each_model_from_its_metadata(tmp_path: Path) -> 
         **{key: sample[key] for key in SAMPLING_KEYS},
         "source": "params.yaml (sample)",
     }
+    assert written["aspect"] == "squash"  # as params.yaml's data makes photos square
     copy = (tmp_path / "out/resnet8.onnx").read_bytes()
     assert classifier["sha256"] == hashlib.sha256(copy).hexdigest() == entries[4]["sha256"]
     assert classifier["output_kind"] == "probabilities"

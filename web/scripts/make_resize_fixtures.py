@@ -1,4 +1,5 @@
-"""Write tests/fixtures/resize.json: source images and what Pillow's bicubic resize makes of them.
+"""Write tests/fixtures/resize.json: source images and what Pillow's bicubic resize makes of them,
+and what the pipeline's own resize makes of photos that are not square, by each `data.aspect`.
 
     python web/scripts/make_resize_fixtures.py
 
@@ -11,16 +12,23 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import PIL
 from PIL import Image
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "resize.json"
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # the pipeline's resize, run as a script from anywhere
+from pipeline.data.images import resized as pipeline_resized  # noqa: E402
+
+OUT = ROOT / "web" / "tests" / "fixtures" / "resize.json"
 TARGET = (32, 32)
 # (width, height): downscales (antialiased), upscales, one axis only, odd ratios
 SIZES = ((64, 48), (100, 37), (33, 32), (32, 45), (20, 20), (7, 50), (128, 96), (31, 17))
+# not square: odd and even margins, landscape and portrait, a side below the target
+ASPECT_SIZES = ((64, 48), (37, 100), (45, 32), (31, 17))
 
 
 def source_image(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -49,8 +57,17 @@ def main() -> None:
                 "expected": base64.b64encode(resized.tobytes()).decode(),
             }
         )
+    aspects = []
+    for width, height in ASPECT_SIZES:
+        source = source_image(width, height, rng)
+        for aspect in ("squash", "center_crop", "pad"):
+            made = pipeline_resized(Image.fromarray(source), TARGET[0], aspect)
+            aspects.append({"width": width, "height": height, "aspect": aspect,
+                            "source": base64.b64encode(source.tobytes()).decode(),
+                            "expected": base64.b64encode(made.tobytes()).decode()})  # fmt: skip
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    fixture = {"pillow": PIL.__version__, "filter": "BICUBIC", "layout": "HWC RGB", "cases": cases}
+    fixture = {"pillow": PIL.__version__, "filter": "BICUBIC", "layout": "HWC RGB", "cases": cases,
+               "aspects": aspects}  # fmt: skip
     OUT.write_text(json.dumps(fixture, indent=1) + "\n")
     print(f"wrote {len(cases)} cases to {OUT}")
 

@@ -19,7 +19,7 @@ export function App() {
   const form = useGenerateForm(runtime.sampling);
   const generator = generators.find((entry) => entry.id === form.generator) ?? generators[0];
   const generation = useGenerator(runtime.engine, generator);
-  const classification = useClassifier(runtime.engine, usable);
+  const classification = useClassifier(runtime.engine, usable, runtime.aspect);
   const [view, setView] = useState<View>('generate');
   const [focusRequest, setFocusRequest] = useState(0);
 

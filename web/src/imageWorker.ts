@@ -51,7 +51,7 @@ function thumbnail(bitmap: ImageBitmap): RgbImage {
   return rgbaToRgb(context.getImageData(0, 0, width, height).data, width, height);
 }
 
-async function prepare({ name, source, sizes }: PrepareRequest): Promise<PreparedImage> {
+async function prepare({ name, source, sizes, aspect }: PrepareRequest): Promise<PreparedImage> {
   let pixels: RgbImage;
   let preview: RgbImage;
   if (source instanceof Blob) {
@@ -63,7 +63,7 @@ async function prepare({ name, source, sizes }: PrepareRequest): Promise<Prepare
   } else {
     pixels = preview = source;
   }
-  const inputs = Object.fromEntries(sizes.map((size) => [size, fitToSize(pixels, size)]));
+  const inputs = Object.fromEntries(sizes.map((size) => [size, fitToSize(pixels, size, aspect)]));
   return { name, width: pixels.width, height: pixels.height, preview, inputs };
 }
 

@@ -3,7 +3,7 @@
  * in, a PreparedImage out. Only the latest request counts; an earlier one still running is dropped.
  */
 
-import type { RgbImage } from './preprocess';
+import type { Aspect, RgbImage } from './preprocess';
 import type { PreparedImage } from './types';
 
 /** What the app reads: larger files or images are refused with these numbers in the message. */
@@ -17,6 +17,8 @@ export interface PrepareRequest {
   source: Blob | RgbImage;
   /** The classifier input sizes to make. */
   sizes: number[];
+  /** How a photo that is not square becomes one: as the classifier's training images did. */
+  aspect: Aspect;
 }
 
 export type PrepareReply = { id: number; image: PreparedImage } | { id: number; error: string };
@@ -31,7 +33,7 @@ export class ImagePreparer {
   private latest = 0;
   private waiting?: { id: number; reject: (error: Error) => void };
 
-  prepare(name: string, source: Blob | RgbImage, sizes: number[]): Promise<PreparedImage> {
+  prepare(name: string, source: Blob | RgbImage, sizes: number[], aspect: Aspect): Promise<PreparedImage> {
     this.worker ??= new Worker(new URL('./imageWorker.ts', import.meta.url), { type: 'module' });
     this.waiting?.reject(new Superseded(name));
     const id = ++this.latest;
@@ -44,7 +46,7 @@ export class ImagePreparer {
         else reject(new Error(data.error));
       };
       this.worker!.onerror = (event) => reject(new Error(`the image worker failed: ${event.message}`));
-      this.worker!.postMessage({ id, name, source, sizes } satisfies PrepareRequest);
+      this.worker!.postMessage({ id, name, source, sizes, aspect } satisfies PrepareRequest);
     });
   }
 

@@ -3,7 +3,7 @@
  * pipeline's outputs and their metadata_props), and each model file checked against its sha256.
  */
 
-import type { Layout } from './preprocess';
+import { ASPECTS, type Aspect, type Layout } from './preprocess';
 
 export const FIX = 'run `dvc repro` first, then `npm run models`';
 export const MANIFEST_FILE = 'manifest.json';
@@ -58,6 +58,8 @@ export interface Sampling {
 export interface Manifest {
   models: ModelEntry[];
   sampling?: Sampling;
+  /** How the classifiers' training photos were made square (`data.aspect`); squash where absent. */
+  aspect?: Aspect;
 }
 
 /** The sampling record's fields that are wrong, if any. */
@@ -121,13 +123,19 @@ export function parseManifest(json: unknown): Manifest {
     const bad = checks.filter(([, ok]) => !ok).map(([field]) => field);
     if (bad.length > 0) throw new ModelFileError(`${where} has a missing or invalid ${bad.join(', ')}; ${FIX}`);
   }
+  const aspect = (json as { aspect?: unknown }).aspect;
+  if (aspect !== undefined && !ASPECTS.includes(aspect as Aspect))
+    throw new ModelFileError(
+      `${MANIFEST_FILE}: aspect is ${JSON.stringify(aspect)}, not one of ${ASPECTS.join(', ')}; ${FIX}`,
+    );
+  const read = { models: models as ModelEntry[], ...(aspect === undefined ? {} : { aspect: aspect as Aspect }) };
   const sampling = (json as { sampling?: unknown }).sampling;
-  if (sampling === undefined) return { models: models as ModelEntry[] };
+  if (sampling === undefined) return read;
   const bad =
     typeof sampling === 'object' && sampling ? samplingErrors(sampling as Record<string, unknown>, models) : ['all'];
   if (bad.length > 0)
     throw new ModelFileError(`${MANIFEST_FILE}: sampling has a missing or invalid ${bad.join(', ')}; ${FIX}`);
-  return { models: models as ModelEntry[], sampling: sampling as Sampling };
+  return { ...read, sampling: sampling as Sampling };
 }
 
 export async function sha256Hex(bytes: ArrayBuffer): Promise<string> {

@@ -130,10 +130,39 @@ export function rgbaToRgb(rgba: Uint8Array | Uint8ClampedArray, width: number, h
   return { width, height, pixels };
 }
 
-/** The image at size x size, resized only when it differs, as the pipeline does. */
-export function fitToSize(image: RgbImage, size: number): RgbImage {
+/** How a photo that is not square becomes one, as the pipeline's `data.aspect` says. */
+export type Aspect = 'squash' | 'center_crop' | 'pad';
+export const ASPECTS: readonly Aspect[] = ['squash', 'center_crop', 'pad'];
+
+/** The image made square: stretched whole later (squash), its central square, or whole on black. */
+export function squared(image: RgbImage, aspect: Aspect): RgbImage {
+  const { width, height, pixels } = image;
+  if (aspect === 'squash' || width === height) return image;
+  const side = aspect === 'center_crop' ? Math.min(width, height) : Math.max(width, height);
+  const out = new Uint8Array(side * side * 3); // black, where padding shows
+  if (aspect === 'center_crop') {
+    const [left, top] = [Math.floor((width - side) / 2), Math.floor((height - side) / 2)];
+    for (let y = 0; y < side; y++) {
+      const from = ((top + y) * width + left) * 3;
+      out.set(pixels.subarray(from, from + side * 3), y * side * 3);
+    }
+  } else {
+    const [left, top] = [Math.floor((side - width) / 2), Math.floor((side - height) / 2)];
+    for (let y = 0; y < height; y++)
+      out.set(pixels.subarray(y * width * 3, (y + 1) * width * 3), ((top + y) * side + left) * 3);
+  }
+  return { width: side, height: side, pixels: out };
+}
+
+/** The image at size x size, made square by `aspect` and resized only when it differs, as the pipeline does. */
+export function fitToSize(image: RgbImage, size: number, aspect: Aspect = 'squash'): RgbImage {
   if (image.width === size && image.height === size) return image;
-  return { width: size, height: size, pixels: resizeBicubic(image.pixels, image.width, image.height, 3, size, size) };
+  const square = squared(image, aspect);
+  return {
+    width: size,
+    height: size,
+    pixels: resizeBicubic(square.pixels, square.width, square.height, 3, size, size),
+  };
 }
 
 /** A size x size RGB image to one float32 input (1, H, W, 3) or (1, 3, H, W), uint8 mapped onto range. */

@@ -114,6 +114,14 @@ describe('manifest', () => {
     expect(() => parseManifest({ models: [generator], sampling: 'fast' })).toThrow(/sampling has a missing or invalid/);
   });
 
+  it('takes the aspect policy, and refuses one the pipeline does not know', () => {
+    expect(parseManifest({ models: [entry(model)], aspect: 'center_crop' }).aspect).toBe('center_crop');
+    expect(parseManifest({ models: [entry(model)] }).aspect).toBeUndefined(); // the app then squashes
+    expect(() => parseManifest({ models: [entry(model)], aspect: 'crop' })).toThrow(
+      /aspect is "crop", not one of squash, center_crop, pad/,
+    );
+  });
+
   it('takes output_kind, family and label when given, and refuses an unknown output_kind', () => {
     const trained = { ...entry(model), output_kind: 'logits', family: 'trained', label: 'Trained fp32' };
     expect(parseManifest({ models: [trained] }).models[0]).toMatchObject({ output_kind: 'logits', family: 'trained' });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fitToSize, resizeBicubic, rgbaToRgb, toTensor } from '../src/preprocess';
+import { fitToSize, resizeBicubic, rgbaToRgb, toTensor, type Aspect } from '../src/preprocess';
 
 interface ResizeCase {
   width: number;
@@ -12,9 +12,18 @@ interface ResizeCase {
 }
 
 // Made by scripts/make_resize_fixtures.py with Pillow
+interface AspectCase {
+  width: number;
+  height: number;
+  aspect: Aspect;
+  source: string;
+  expected: string;
+}
+
 const fixture = JSON.parse(readFileSync(new URL('fixtures/resize.json', import.meta.url), 'utf8')) as {
   pillow: string;
   cases: ResizeCase[];
+  aspects: AspectCase[];
 };
 const bytes = (base64: string): Uint8Array => new Uint8Array(Buffer.from(base64, 'base64'));
 
@@ -35,6 +44,21 @@ describe('resizeBicubic', () => {
   it('keeps a flat colour flat at any scale', () => {
     const flat = new Uint8Array(50 * 7 * 3).fill(200);
     expect(new Set(resizeBicubic(flat, 50, 7, 3, 32, 32))).toEqual(new Set([200]));
+  });
+});
+
+describe('fitToSize', () => {
+  it.each(fixture.aspects.map((c) => [`${c.width}x${c.height}`, c.aspect, c] as const))(
+    'makes %s square by %s as the pipeline does, byte for byte',
+    (_, aspect, c) => {
+      const image = { width: c.width, height: c.height, pixels: bytes(c.source) };
+      expect(Array.from(fitToSize(image, 32, aspect).pixels)).toEqual(Array.from(bytes(c.expected)));
+    },
+  );
+
+  it('crops, pads and squashes differently', () => {
+    const outputs = fixture.aspects.filter((c) => c.width === 64).map((c) => c.expected);
+    expect(new Set(outputs).size).toBe(3);
   });
 });
 

@@ -10,7 +10,7 @@ import type { Engine } from '../engine';
 import { messageOf } from '../errors';
 import { ImagePreparer, Superseded } from '../images';
 import type { ModelEntry } from '../manifest';
-import { toTensor, type RgbImage } from '../preprocess';
+import { toTensor, type Aspect, type RgbImage } from '../preprocess';
 import { testHook } from '../testHook';
 import type { Classification, ClassificationStats, PreparedImage } from '../types';
 
@@ -28,7 +28,7 @@ export interface Classifier {
   pickGenerated: (name: string, image: RgbImage) => void;
 }
 
-export function useClassifier(engine: Engine | undefined, entries: ModelEntry[]): Classifier {
+export function useClassifier(engine: Engine | undefined, entries: ModelEntry[], aspect: Aspect): Classifier {
   const [chosen, choose] = useState<string>();
   const [picked, setPicked] = useState<PreparedImage>();
   const [reading, setReading] = useState<string>();
@@ -48,7 +48,7 @@ export function useClassifier(engine: Engine | undefined, entries: ModelEntry[])
     preparer.current ??= new ImagePreparer();
     setReading(`Reading ${name}…`);
     setError(undefined);
-    preparer.current.prepare(name, source, sizes).then(
+    preparer.current.prepare(name, source, sizes, aspect).then(
       (image) => {
         setResult(undefined);
         setPicked(image);

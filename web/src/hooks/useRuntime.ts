@@ -10,6 +10,7 @@ import { messageOf } from '../errors';
 import { DEFAULT_BATCH } from '../generateForm';
 import { fetchManifest, type ModelEntry, type Sampling } from '../manifest';
 import { loadModelBytes, openModelStore, pruneModelStore } from '../modelCache';
+import type { Aspect } from '../preprocess';
 
 export interface ModelState {
   entry: ModelEntry;
@@ -30,6 +31,8 @@ export interface Runtime {
   models: ModelState[];
   /** How to sample by default, as the manifest says; absent until it is read, or if it says nothing. */
   sampling?: Sampling;
+  /** How photos become square for the classifiers, as their training images did. */
+  aspect: Aspect;
   settings: EngineSettings;
   setSettings: (settings: EngineSettings) => void;
   info?: EngineInfo;
@@ -59,6 +62,7 @@ export function useRuntime(): Runtime {
   const [manifestError, setManifestError] = useState<string>();
   const [models, setModels] = useState<ModelState[]>([]);
   const [sampling, setSampling] = useState<Sampling>();
+  const [aspect, setAspect] = useState<Aspect>('squash');
   const [fetched, setFetched] = useState(false);
   const [settings, setSettings] = useState(initialSettings);
   const [info, setInfo] = useState<EngineInfo>();
@@ -78,6 +82,7 @@ export function useRuntime(): Runtime {
         const manifest = await fetchManifest(MODELS_URL);
         entries = manifest.models;
         setSampling(manifest.sampling);
+        setAspect(manifest.aspect ?? 'squash');
       } catch (error) {
         setManifestError(messageOf(error));
         return;
@@ -138,5 +143,5 @@ export function useRuntime(): Runtime {
     };
   }, [fetched, settings]);
 
-  return { manifestError, models, sampling, settings, setSettings, info, engineError, engine, readyMs };
+  return { manifestError, models, sampling, aspect, settings, setSettings, info, engineError, engine, readyMs };
 }
