@@ -136,12 +136,15 @@ def classifier_batch_1(rounds: int, threads: int, mlperf_int8: Path | None) -> d
             for precision, path in (("fp32", fp32), ("int8", int8)):
                 models[f"trained {tag} {precision}"] = (predictor(open_session(path, threads)),
                                                         trained)  # fmt: skip
+            # one image is too little work to share: a second thread costs a wake-up per node
+            models[f"trained {tag} int8, 1 thread"] = (predictor(open_session(int8, 1)), trained)
     cifar = ImageSet.load(paths.CIFAR10_TEST)
     for precision, path in paths.CONVERTED_VARIANTS.items():
         if precision != "fp16":
             models[f"converted {precision}"] = (predictor(open_session(path, threads)), cifar)
     if mlperf_int8 is not None:
         models["MLPerf int8 TFLite"] = (tflite_predictor(mlperf_int8, threads), cifar)
+        models["MLPerf int8 TFLite, 1 thread"] = (tflite_predictor(mlperf_int8, 1), cifar)
     accuracy = {
         name: round(float(np.mean(batched(run, data.images, 256).argmax(1) == data.labels)), 4)
         for name, (run, data) in models.items()

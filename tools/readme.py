@@ -26,6 +26,7 @@ from pipeline.schema import parse
 from tools.ablation import ABLATION, Ablation
 from tools.app_sampling import REPORT as APP_SAMPLING
 from tools.app_sampling import AppSampling
+from tools.levers import LEVERS, Levers
 
 README = Path("README.md")
 LOCK = Path("dvc.lock")
@@ -311,10 +312,37 @@ def ablation_table() -> str:
     return table(header, rows)
 
 
+def levers_table() -> str:
+    if not LEVERS.is_file():
+        return "_No levers judged yet: `python -m tools.levers EXPERIMENT ...`._"
+    found = read_record(Levers, LEVERS, "the levers (python -m tools.levers)").rows
+    control = found[0]
+    rows = [
+        (f"`{each.name}`",
+         ", ".join(f"`{k.removeprefix('train_dit.')}={v}`" for k, v in each.changed.items())
+         or "(the control)",
+         f"{each.training_images / control.training_images:.0f}x",
+         interval(each.held_out),
+         f"{each.held_out.ci95_low / each.held_out_ceiling:.2f}",
+         f"{each.held_out_worst_class} {each.held_out_worst:.2f}",
+         "—" if each.cas_ratio is None else f"{each.cas_ratio:.2f}",
+         "—" if each.precision is None else interval(each.precision),
+         "—" if each.recall is None else interval(each.recall),
+         interval(each.trained_judge),
+         "pass" if each.passed else f"**fails** {each.failing}")
+        for each in found
+    ]  # fmt: skip
+    header = ["experiment", "params changed (vs the first row)", "training images",
+              "held-out judge (95%)", "low end / its ceiling", "its worst class",
+              "CAS ratio", "precision", "recall", "trained judge (95%)", "gates"]  # fmt: skip
+    return table(header, rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "results": results_table,
     "benchmark": benchmark_table,
     "ablation": ablation_table,
+    "levers": levers_table,
     "app_sampling": app_sampling_table,
 }
 

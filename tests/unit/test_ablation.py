@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import ablation, readme
+from pipeline.records import write_record
+from tools import ablation, levers, readme
 
 
 def state(rev: str, name: str | None, params: dict, accuracy: float, failing: str = "",
@@ -100,3 +101,32 @@ def test_the_readme_table_shows_intervals_ratios_and_failures(
         "**fails** generator_frechet_distance | 12.6 (1.05x) | 20 evaluations, 50 ms (1.25x)"
         in (table)
     )
+
+
+def test_the_levers_are_judged_by_the_held_out_instruments(
+    records: dict[str, dict], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, held in (("control", 0.30), ("stem", 0.45)):
+        data = records[name]["metrics"]["metrics/validate.json"]["data"]
+        measured = {"value": held, "ci95_low": held - 0.03, "ci95_high": held + 0.03}
+        data["generator"]["held_out"] = {
+            "judge": "models/resnet8.onnx", "ceiling": 0.75, "conditional_accuracy": measured,
+            "conditional_accuracy_per_class": {"cat": measured, "dog": {**measured, "value": 0.1}},
+        }  # fmt: skip
+        records[name]["params"]["params.yaml"]["data"]["train_dit"]["train"] = {
+            "steps": 100 if name == "control" else 200, "batch_size": 32,
+        }  # fmt: skip
+    found = levers.rows(records, ["control", "stem=with a stem"])
+    assert found[1].changed["train_dit.train.steps"] == "200"
+    assert (found[1].held_out_worst_class, found[1].held_out_worst) == ("dog", 0.1)
+    assert found[1].cas_ratio is None and found[1].recall is None  # not measured in that run
+    report = tmp_path / "levers.json"
+    write_record(report, levers.Levers(tuple(found)))
+    monkeypatch.setattr(readme, "LEVERS", report)
+    text = readme.levers_table()
+    assert "| `with a stem` |" in text
+    assert "| 2x | 0.450 (0.420–0.480) | 0.56 | dog 0.10 | — |" in text
+    assert "**fails** generator_frechet_distance" in text
+    records["control"]["metrics"]["metrics/validate.json"]["data"]["generator"]["held_out"] = None
+    with pytest.raises(SystemExit, match="control: no held-out judgement"):
+        levers.rows(records, ["control"])
