@@ -79,7 +79,11 @@ def md5(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> Project:
-    project = tiny_project(tmp_path_factory.mktemp("project"), mirror)
+    # CI keeps it (KEEP_TEST_PROJECTS): each test puts it back as its first run left it, the
+    # state the browser's tests then run on
+    kept = os.environ.get("KEEP_TEST_PROJECTS")
+    path = Path(kept) / "tiny" if kept else tmp_path_factory.mktemp("project")
+    project = tiny_project(path, mirror)
     project.first_repro = project.dvc("repro")
     project.commit("first run")
     return project

@@ -46,8 +46,8 @@ def test_the_presets_that_change_a_shape_are_the_ones_run_here() -> None:
 def test_a_preset_runs_every_stage_at_its_own_shapes_down_to_the_app_and_the_hub(
     name: str, tmp_path: Path, mirror: Path
 ) -> None:
-    # CI keeps what it built (KEEP_PRESET_PROJECTS), for the browser's tests to run on
-    kept = os.environ.get("KEEP_PRESET_PROJECTS")
+    # CI keeps what it built (KEEP_TEST_PROJECTS), for the browser's tests to run on
+    kept = os.environ.get("KEEP_TEST_PROJECTS")
     project = preset_project(Path(kept) / name if kept else tmp_path / "project", mirror, name)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     project.env["MLFLOW_TRACKING_URI"] = store
