@@ -122,7 +122,7 @@ def test_grids_along_the_way_leave_the_training_as_it_was(trained: Path, tmp_pat
     # classes no held-out classifier knows: grids, unscored
     scores = (trained / "plots/train_dit/progress.csv").read_text().split()
     assert scores == ["step,held_out_accuracy"]
-    assert timing(trained)["evaluation_s"] > 0
+    assert 0 <= timing(trained)["evaluation_s"] <= timing(trained)["wall_s"]  # to 0.1 s
 
     params = copy.deepcopy(TINY)
     params["train_dit"]["progress"]["every"] = 0
