@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+import torch
 import yaml
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
@@ -35,6 +36,14 @@ def tiny_dit(image_size: int = 8, num_classes: int = 3, **changes: object) -> Di
     """The `tiny` preset's DiT for images of `image_size` and `num_classes` classes."""
     architecture = dataclasses.replace(PRESETS["tiny"]["train_dit.model"], **changes)
     return DiTConfig.of(architecture, image_size, num_classes)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist's workers share the cores: one thread each, in the tests and in the stages
+    they run, or two workers' thread pools would fight over every core."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)
