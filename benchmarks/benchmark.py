@@ -36,11 +36,12 @@ from pipeline.classifier.training import augment
 from pipeline.data.images import ImageSet
 from pipeline.data.sources import mirror_from_env
 from pipeline.files import file_digest, read_json, write_json
+from pipeline.generator.alignment import AlignmentParams
 from pipeline.generator.dit import DiT, DiTArchitecture, DiTConfig
 from pipeline.generator.export import export_onnx
 from pipeline.generator.flow import EVALUATIONS_PER_STEP, draw, flow_matching_loss
 from pipeline.generator.graph import GeneratorInfo, random_inputs
-from pipeline.generator.presets import PRESETS, Preset
+from pipeline.generator.presets import PRESETS, REPA_OFF, Preset
 from pipeline.generator.sampling import SampleParams
 from pipeline.generator.training import DiTTrainParams
 from pipeline.params import read_document
@@ -207,8 +208,14 @@ def default_preset() -> Preset:
     return {
         "train_dit.model": parse(DiTArchitecture, document["train_dit"]["model"], "model"),
         "train_dit.train": parse(DiTTrainParams, document["train_dit"]["train"], "train"),
+        "train_dit.repa": parse(AlignmentParams, document["train_dit"]["repa"], "repa"),
         "sample": parse(SampleParams, document["sample"], "sample"),
     }
+
+
+def repa_of(preset: Preset) -> AlignmentParams:
+    """The preset's REPA; off for configurations from before it."""
+    return preset.get("train_dit.repa", REPA_OFF)
 
 
 def image_size() -> int:
@@ -242,17 +249,21 @@ def training_speed(rounds: int) -> dict:
 
 
 def stage_images_per_s(preset: Preset, steps: int, processes: int = 1) -> float:
-    """Images/s of `train_dit` itself (its loop: data, EMA, checkpoints) for `steps` steps, run
-    on a copy of the project's code with the preset's `train_dit.model` and `.train` params."""
+    """Images/s of `train_dit` itself (its loop: data, EMA, checkpoints, REPA's teacher where
+    on) for `steps` steps, run on a copy of the project's code with the preset's
+    `train_dit.model`, `.train` and `.repa` params; the progress grids are timed apart."""
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp), only=CODE)
-        (project / "data").mkdir()
-        (project / "data" / "images").symlink_to(paths.TRAIN_IMAGES.parent.resolve())
+        for linked in (paths.TRAIN_IMAGES.parent, paths.CLASSIFIER_DIR):
+            (project / linked).parent.mkdir(parents=True, exist_ok=True)
+            (project / linked).symlink_to(linked.resolve())
         train = preset["train_dit.train"]
         short = dataclasses.replace(train, steps=steps, checkpoint_every=steps)
         document = read_document()
         document["train_dit"]["model"] = dataclasses.asdict(preset["train_dit.model"])
         document["train_dit"]["train"] = dataclasses.asdict(short)
+        document["train_dit"]["repa"] = dataclasses.asdict(repa_of(preset))
+        document["train_dit"]["progress"]["every"] = 0
         document["train_dit"]["distributed"]["procs_per_node"] = processes
         (project / "params.yaml").write_text(yaml.safe_dump(document))
         env = {**os.environ, "PYTHONPATH": tmp, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/m.db"}
@@ -269,13 +280,14 @@ def generator_costs(configs: dict[str, Preset], rounds: int, threads: int,
     (train_dit's own loop on `images` images, configurations taking turns; its minutes are
     steps x batch / rate) and a sampled image (guided evaluations x ONNX Runtime's time each).
     Configurations that share a network and its training are measured once."""
-    trainings = {name: (p["train_dit.model"], p["train_dit.train"]) for name, p in configs.items()}
+    trainings = {name: (p["train_dit.model"], p["train_dit.train"], repa_of(p))
+                 for name, p in configs.items()}  # fmt: skip
     networks = {name: p["train_dit.model"] for name, p in configs.items()}
     distinct = list(dict.fromkeys(trainings.values()))
     measured: dict[int, list[float]] = {i: [] for i in range(len(distinct))}
     for _ in range(rounds):
-        for i, (model, train) in enumerate(distinct):
-            preset = {"train_dit.model": model, "train_dit.train": train}
+        for i, (model, train, repa) in enumerate(distinct):
+            preset = {"train_dit.model": model, "train_dit.train": train, "train_dit.repa": repa}
             measured[i].append(stage_images_per_s(preset, images // train.batch_size))
     models = list(dict.fromkeys(networks.values()))
     evaluation_rates = sampling_rates(models, rounds, threads)

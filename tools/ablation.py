@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from benchmarks.benchmark import generator_costs
+from pipeline.generator.alignment import AlignmentParams
 from pipeline.generator.dit import DiTArchitecture
 from pipeline.generator.presets import Preset
 from pipeline.generator.sampling import SampleParams
@@ -84,11 +85,14 @@ def experiment_records(shown: list[dict]) -> dict[str, dict]:
 def preset_of(record: dict) -> Preset:
     """The experiment's generator and sampling params, as the types the stages parse."""
     params = record["params"]["params.yaml"]["data"]
-    return {
+    preset = {
         "train_dit.model": parse(DiTArchitecture, params["train_dit"]["model"], "model"),
         "train_dit.train": parse(DiTTrainParams, params["train_dit"]["train"], "train"),
         "sample": parse(SampleParams, params["sample"], "sample"),
     }
+    if "repa" in params["train_dit"]:  # experiments from before REPA trained without it
+        preset["train_dit.repa"] = parse(AlignmentParams, params["train_dit"]["repa"], "repa")
+    return preset
 
 
 def generator_params(record: dict) -> dict[str, Any]:
