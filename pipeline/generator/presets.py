@@ -19,6 +19,7 @@ import yaml
 from pipeline.classifier.resnet import ResNetShape
 from pipeline.classifier.training import ClassifierTrainParams, TrainClassifierParams
 from pipeline.data.datasets import DataParams
+from pipeline.generator.alignment import AlignmentParams
 from pipeline.generator.dit import DiTArchitecture
 from pipeline.generator.sampling import SampleParams
 from pipeline.generator.training import DiTTrainParams
@@ -51,6 +52,10 @@ SAMPLE = SampleParams(
     seed=1234,
 )
 
+REPA_OFF = AlignmentParams(weight=0.0, depth=2, projector_width=256)
+# measured against cpu-v3 by the held-out judge: 0.630 against 0.574, CAS 0.79 against 0.73
+REPA = replace(REPA_OFF, weight=0.5)
+
 CIFAR10 = DataParams(dataset="cifar10", species=None, classes=None, other_class=False,
                      image_size=32, aspect="squash", test_fraction=0.2, split_seed=0,
                      min_class_images=10)  # fmt: skip
@@ -74,12 +79,14 @@ PRESETS: dict[str, Preset] = {
         **CIFAR,
         "train_dit.model": CPU_MODEL,
         "train_dit.train": CPU_V1_TRAIN,
+        "train_dit.repa": REPA_OFF,
         "sample": SAMPLE,
     },
     "cpu-v2": {
         **CIFAR,
         "train_dit.model": CPU_MODEL,
         "train_dit.train": CPU_V2_TRAIN,
+        "train_dit.repa": REPA_OFF,
         "sample": SAMPLE,
     },
     # cpu-v2's network and training, sampled with guidance 6: the ablation's winner, at the same
@@ -88,6 +95,14 @@ PRESETS: dict[str, Preset] = {
         **CIFAR,
         "train_dit.model": CPU_MODEL,
         "train_dit.train": CPU_V2_TRAIN,
+        "train_dit.repa": REPA_OFF,
+        "sample": replace(SAMPLE, guidance_scale=6.0),
+    },
+    "cpu-v4": {  # cpu-v3 whose tokens learn the trained classifier's features as well
+        **CIFAR,
+        "train_dit.model": CPU_MODEL,
+        "train_dit.train": CPU_V2_TRAIN,
+        "train_dit.repa": REPA,
         "sample": replace(SAMPLE, guidance_scale=6.0),
     },
     # DiT-S/2 sized (32M parameters, 256 tokens): for a GPU.
@@ -104,6 +119,7 @@ PRESETS: dict[str, Preset] = {
             ema_decay=0.9999,
             checkpoint_every=5000,
         ),
+        "train_dit.repa": REPA_OFF,
         "sample": SAMPLE,
     },
     # Trains in seconds and learns nothing: for tests of the machinery.
@@ -113,6 +129,7 @@ PRESETS: dict[str, Preset] = {
         "train_dit.train": replace(
             CPU_V2_TRAIN, steps=20, batch_size=16, warmup_steps=2, checkpoint_every=10
         ),
+        "train_dit.repa": REPA_OFF,
         "sample": replace(SAMPLE, steps=3, per_class=2),
     },
 }
@@ -130,9 +147,10 @@ PRESETS["cat-breeds"] = {
     ),
     "train_dit.model": replace(CPU_MODEL, patch_size=8, prediction="data"),
     "train_dit.train": replace(CPU_V2_TRAIN, steps=8000),
+    "train_dit.repa": REPA_OFF,
     "sample": SAMPLE,
 }  # fmt: skip
-DEFAULT = "cpu-v3"  # the preset params.yaml holds
+DEFAULT = "cpu-v4"  # the preset params.yaml holds
 
 
 def params_keys(preset: Preset) -> dict[str, Any]:
