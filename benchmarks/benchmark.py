@@ -254,7 +254,7 @@ def stage_images_per_s(preset: Preset, steps: int, processes: int = 1) -> float:
     `train_dit.model`, `.train` and `.repa` params; the progress grids are timed apart."""
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_project(Path(tmp), only=CODE)
-        for linked in (paths.TRAIN_IMAGES.parent, paths.CLASSIFIER_DIR):
+        for linked in (paths.TRAIN_IMAGES.parent, paths.CLASSIFIER_DIR, paths.ONNX_MODEL):
             (project / linked).parent.mkdir(parents=True, exist_ok=True)
             (project / linked).symlink_to(linked.resolve())
         train = preset["train_dit.train"]
