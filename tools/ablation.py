@@ -67,12 +67,16 @@ class Ablation:
 
 
 def experiment_records(shown: list[dict]) -> dict[str, dict]:
-    """Every experiment in `dvc exp show --json` output, by name: its commit and data."""
+    """Every experiment and commit in `dvc exp show --json` output, by name (an experiment's,
+    a branch's) and by 7-character commit hash: its commit and data."""
     found = {}
 
     def visit(entry: dict) -> None:
-        if entry.get("name") and isinstance(entry.get("data"), dict):
-            found[entry["name"]] = {"rev": entry["rev"], **entry["data"]}
+        if isinstance(entry.get("data"), dict):
+            record = {"rev": entry["rev"], **entry["data"]}
+            found[entry["rev"][:7]] = record
+            if entry.get("name"):
+                found[entry["name"]] = record
         for group in entry.get("experiments") or []:
             for revision in group.get("revs", []):
                 visit(revision)

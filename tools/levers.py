@@ -2,11 +2,12 @@
 show`, one row each, failing ones kept, by the held-out classifier, CAS and precision and
 recall, beside the trained judge that earlier ablations chose by.
 
-    python -m tools.levers main=cpu-v3 xpred32 scale-2x repa    # writes reports/levers.json
+    python -m tools.levers 3a0bc6e=cpu-v3 repa scale-2x repa-2x    # writes reports/levers.json
 
-An argument names an experiment (or a branch's commit), optionally `=LABEL` for its row; the
-first is the control. A row's compute is its training images (steps x batch) against the
-control's; `python -m tools.readme` turns the report into the README's table.
+An argument names an experiment, a branch or a commit (its 7-character hash), optionally
+`=LABEL` for its row; the first is the control. A row's compute is its training images
+(steps x batch) against the control's; `python -m tools.readme` turns the report into the
+README's table.
 """
 
 from __future__ import annotations
