@@ -36,14 +36,11 @@ from pipeline.classifier.training import augment
 from pipeline.data.images import ImageSet
 from pipeline.data.sources import mirror_from_env
 from pipeline.files import file_digest, read_json, write_json
-from pipeline.generator.alignment import AlignmentParams
 from pipeline.generator.dit import DiT, DiTArchitecture, DiTConfig
 from pipeline.generator.export import export_onnx
 from pipeline.generator.flow import EVALUATIONS_PER_STEP, draw, flow_matching_loss
 from pipeline.generator.graph import GeneratorInfo, random_inputs
-from pipeline.generator.presets import PRESETS, REPA_OFF, Preset
-from pipeline.generator.sampling import SampleParams
-from pipeline.generator.training import DiTTrainParams
+from pipeline.generator.presets import PRESETS, Preset, generator_preset
 from pipeline.params import read_document
 from pipeline.project import paths
 from pipeline.records import read_record
@@ -51,7 +48,6 @@ from pipeline.runtime.models import read_info
 from pipeline.runtime.quantization import quantize_classifier_int8
 from pipeline.runtime.sessions import batched, open_session, predictor, to_input
 from pipeline.runtime.timing import interleaved_throughput, session_throughput
-from pipeline.schema import parse
 from pipeline.training.weights import load_weights
 from tools.workspace import CODE, copy_project
 
@@ -204,18 +200,7 @@ def generator_speed(batch_size: int, rounds: int, threads: int) -> dict:
 
 def default_preset() -> Preset:
     """The generator params params.yaml holds, as a preset."""
-    document = read_document()
-    return {
-        "train_dit.model": parse(DiTArchitecture, document["train_dit"]["model"], "model"),
-        "train_dit.train": parse(DiTTrainParams, document["train_dit"]["train"], "train"),
-        "train_dit.repa": parse(AlignmentParams, document["train_dit"]["repa"], "repa"),
-        "sample": parse(SampleParams, document["sample"], "sample"),
-    }
-
-
-def repa_of(preset: Preset) -> AlignmentParams:
-    """The preset's REPA; off for configurations from before it."""
-    return preset.get("train_dit.repa", REPA_OFF)
+    return generator_preset(read_document())
 
 
 def image_size() -> int:
@@ -262,7 +247,7 @@ def stage_images_per_s(preset: Preset, steps: int, processes: int = 1) -> float:
         document = read_document()
         document["train_dit"]["model"] = dataclasses.asdict(preset["train_dit.model"])
         document["train_dit"]["train"] = dataclasses.asdict(short)
-        document["train_dit"]["repa"] = dataclasses.asdict(repa_of(preset))
+        document["train_dit"]["repa"] = dataclasses.asdict(preset["train_dit.repa"])
         document["train_dit"]["progress"]["every"] = 0
         document["train_dit"]["distributed"]["procs_per_node"] = processes
         (project / "params.yaml").write_text(yaml.safe_dump(document))
@@ -280,7 +265,7 @@ def generator_costs(configs: dict[str, Preset], rounds: int, threads: int,
     (train_dit's own loop on `images` images, configurations taking turns; its minutes are
     steps x batch / rate) and a sampled image (guided evaluations x ONNX Runtime's time each).
     Configurations that share a network and its training are measured once."""
-    trainings = {name: (p["train_dit.model"], p["train_dit.train"], repa_of(p))
+    trainings = {name: (p["train_dit.model"], p["train_dit.train"], p["train_dit.repa"])
                  for name, p in configs.items()}  # fmt: skip
     networks = {name: p["train_dit.model"] for name, p in configs.items()}
     distinct = list(dict.fromkeys(trainings.values()))

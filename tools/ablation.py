@@ -27,11 +27,7 @@ from typing import Any
 import yaml
 
 from benchmarks.benchmark import generator_costs
-from pipeline.generator.alignment import AlignmentParams
-from pipeline.generator.dit import DiTArchitecture
-from pipeline.generator.presets import Preset
-from pipeline.generator.sampling import SampleParams
-from pipeline.generator.training import DiTTrainParams
+from pipeline.generator.presets import Preset, generator_preset
 from pipeline.project import paths
 from pipeline.quality.judge import Judgement
 from pipeline.quality.statistics import Measurement
@@ -88,15 +84,7 @@ def experiment_records(shown: list[dict]) -> dict[str, dict]:
 
 def preset_of(record: dict) -> Preset:
     """The experiment's generator and sampling params, as the types the stages parse."""
-    params = record["params"]["params.yaml"]["data"]
-    preset = {
-        "train_dit.model": parse(DiTArchitecture, params["train_dit"]["model"], "model"),
-        "train_dit.train": parse(DiTTrainParams, params["train_dit"]["train"], "train"),
-        "sample": parse(SampleParams, params["sample"], "sample"),
-    }
-    if "repa" in params["train_dit"]:  # experiments from before REPA trained without it
-        preset["train_dit.repa"] = parse(AlignmentParams, params["train_dit"]["repa"], "repa")
-    return preset
+    return generator_preset(record["params"]["params.yaml"]["data"])
 
 
 def generator_params(record: dict) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pipeline.generator.alignment import AlignmentParams
 from pipeline.generator.dit import DiTArchitecture
 from pipeline.generator.sampling import SampleParams
 from pipeline.generator.training import DiTTrainParams
-from pipeline.schema import flatten
+from pipeline.schema import flatten, parse
 
 Preset = dict[str, Any]  # a params section ("train_dit.model") -> its typed value
 
@@ -151,6 +151,19 @@ PRESETS["cat-breeds"] = {
     "sample": SAMPLE,
 }  # fmt: skip
 DEFAULT = "cpu-v4"  # the preset params.yaml holds
+
+
+def generator_preset(params: dict) -> Preset:
+    """The generator and sampling sections of a params document (params.yaml's, an
+    experiment's), as a preset; REPA off for documents from before it."""
+    train_dit = params["train_dit"]
+    return {
+        "train_dit.model": parse(DiTArchitecture, train_dit["model"], "train_dit.model"),
+        "train_dit.train": parse(DiTTrainParams, train_dit["train"], "train_dit.train"),
+        "train_dit.repa": (parse(AlignmentParams, train_dit["repa"], "train_dit.repa")
+                           if "repa" in train_dit else REPA_OFF),
+        "sample": parse(SampleParams, params["sample"], "sample"),
+    }  # fmt: skip
 
 
 def params_keys(preset: Preset) -> dict[str, Any]:
