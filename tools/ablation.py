@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from pipeline.records import write_record
 from pipeline.schema import flatten, parse
 
 ABLATION = paths.REPORTS / "ablation.json"
+COMMIT = re.compile(r"[0-9a-f]{40}")  # the workspace's rev is the word "workspace"
 GENERATOR_PARAMS = ("train_dit.model.", "train_dit.train.", "sample.")  # what a row may change
 
 
@@ -70,7 +72,8 @@ def experiment_records(shown: list[dict]) -> dict[str, dict]:
     def visit(entry: dict) -> None:
         if isinstance(entry.get("data"), dict):
             record = {"rev": entry["rev"], **entry["data"]}
-            found[entry["rev"][:7]] = record
+            if COMMIT.fullmatch(entry["rev"]):
+                found[entry["rev"][:7]] = record
             if entry.get("name"):
                 found[entry["name"]] = record
         for group in entry.get("experiments") or []:

@@ -41,6 +41,9 @@ def params(solver: str, steps: int, stem: int) -> dict:
             "steps": steps}}  # fmt: skip
 
 
+BASE = "3a0bc6e" + "0" * 33
+
+
 @pytest.fixture
 def records() -> dict[str, dict]:
     runs = [
@@ -50,7 +53,7 @@ def records() -> dict[str, dict]:
     ]  # fmt: skip
     shown = [
         state("workspace", None, params("euler", 20, 0), 0.34),
-        state("base", "main", params("euler", 20, 0), 0.34, experiments=runs),
+        state(BASE, "main", params("euler", 20, 0), 0.34, experiments=runs),
     ]
     return ablation.experiment_records(shown)
 
@@ -65,7 +68,7 @@ COSTS = {
 
 def test_experiments_are_found_by_name_with_their_commits(records: dict[str, dict]) -> None:
     assert {name: record["rev"] for name, record in records.items()} == {
-        "main": "base", "control": "aaa", "stem": "bbb",
+        "main": BASE, BASE[:7]: BASE, "control": "aaa", "stem": "bbb",
     }  # fmt: skip
 
 
