@@ -6,9 +6,10 @@ shift that make images soonest while judged no worse than the pipeline's own sam
 Every candidate draws the same fixed noise. The choice is made by the trained classifier (the
 pipeline's judge): a setting is eligible when it is no worse than the reference by that judge,
 its conditional accuracy at least the reference's and its Fréchet distance at most the
-reference's; of the eligible, the cheapest (fewest steps, int8 before fp32) and, among equals,
-the most accurate. The chosen setting and the reference are then reported by the held-out
-converted ResNet-8 on other seeds, which took no part in the choice.
+reference's; of the eligible, the cheapest (steps x the graph's seconds a step of the app's
+four images, measured side by side in the run) and, among equals, the most accurate. The chosen
+setting and the reference are then reported by the held-out converted ResNet-8 on other seeds,
+which took no part in the choice.
 `python -m tools.web_models` gives the app the chosen setting.
 """
 
@@ -24,17 +25,21 @@ import numpy as np
 from pipeline.data.images import ImageSet
 from pipeline.errors import run_main
 from pipeline.files import file_digest
+from pipeline.generator.graph import GeneratorInfo, random_inputs
 from pipeline.generator.sampling import SampleParams
 from pipeline.params import load_params
 from pipeline.project import paths
 from pipeline.quality.judge import Judge, held_out_judgement
 from pipeline.quality.statistics import Measurement, bootstrap_frechet, proportion
 from pipeline.records import write_record
+from pipeline.runtime.models import read_info
 from pipeline.runtime.sessions import RuntimeParams
+from pipeline.runtime.timing import session_throughput
 
 REPORT = paths.REPORTS / "app_sampling.json"
 GRAPHS = {"fp32": paths.GENERATOR_ONNX, "int8": paths.GENERATOR_VARIANTS["int8"]}
 CHOOSING_SEED, REPORTING_SEED = 0, 20_000  # the held-out figures come from other noise
+APP_BATCH = 4  # the app's default batch: what a person waits for
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,7 @@ class AppSampling:
     graphs: dict[str, str]  # precision: sha256 of the graph judged; a stale report shows
     sample: SampleParams  # the pipeline's sampling; the candidates vary its steps and shift
     samples_per_class: int
+    step_seconds: dict[str, float]  # precision: a step of APP_BATCH images, side by side
     reference: Candidate  # the pipeline's `sample` params, fp32
     candidates: list[Candidate]
     chosen: Candidate
@@ -97,12 +103,20 @@ def candidate(
     return Candidate(precision, sample.steps, sample.time_shift, accuracy, distance, False), images
 
 
-def choose(rows: list[Candidate], reference: Candidate) -> Candidate:
-    """The most accurate eligible row of the cheapest (steps, then int8 before fp32) that has
-    one; the reference where none is eligible."""
+def step_seconds(batch: int, rounds: int, threads: int) -> dict[str, float]:
+    """Seconds a sampling step of `batch` images takes with each graph, measured side by side."""
+    info = read_info(GeneratorInfo, GRAPHS["fp32"])
+    inputs = random_inputs(info, batch, CHOOSING_SEED)
+    rates = session_throughput(GRAPHS, lambda names: inputs, batch, rounds, threads)
+    return {precision: round(batch / rate, 6) for precision, rate in rates.items()}
 
-    def cost(row: Candidate) -> tuple[int, bool]:
-        return row.steps, row.precision != "int8"
+
+def choose(rows: list[Candidate], reference: Candidate, per_step: dict[str, float]) -> Candidate:
+    """The most accurate eligible row of the cheapest (steps x the graph's seconds a step) that
+    has one; the reference where none is eligible."""
+
+    def cost(row: Candidate) -> float:
+        return row.steps * per_step[row.precision]
 
     for level in sorted({cost(row) for row in rows}):
         group = [row for row in rows if row.eligible and cost(row) == level]
@@ -116,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 6, 8, 10, 12])
     parser.add_argument("--shifts", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    parser.add_argument("--timing-rounds", type=int, default=50)
     args = parser.parse_args(argv)
     params = load_params(Params)
     judges = {name: judge_for(graph, params.runtime) for name, graph in GRAPHS.items()}
@@ -135,7 +150,9 @@ def main(argv: list[str] | None = None) -> None:
                     and row.frechet_distance.value <= reference.frechet_distance.value
                 )
                 rows.append(replace(row, eligible=eligible))
-    chosen = choose(rows, reference)
+    per_step = step_seconds(APP_BATCH, args.timing_rounds, params.runtime.threads)
+    log.info("seconds a step of %d images: %s", APP_BATCH, per_step)
+    chosen = choose(rows, reference, per_step)
 
     reported = []
     for row in (reference, chosen):
@@ -148,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         reported.append(Reported(row.precision, row.steps, row.time_shift,
                                  held_out.conditional_accuracy, held_out.ceiling))  # fmt: skip
     graphs = {precision: file_digest(path) for precision, path in GRAPHS.items()}
-    report = AppSampling(graphs, params.sample, args.per_class, reference, rows, chosen, reported)
+    report = AppSampling(graphs, params.sample, args.per_class, per_step, reference, rows, chosen,
+                         reported)  # fmt: skip
     write_record(REPORT, report)
     log.info("chosen: %s", asdict(chosen))
     for row in reported:

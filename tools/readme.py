@@ -123,20 +123,21 @@ def app_sampling_table() -> str:
     if not APP_SAMPLING.is_file():
         return "_No choice made yet: `python -m tools.app_sampling`._"
     report = read_record(AppSampling, APP_SAMPLING, "python -m tools.app_sampling")
+    per_step = report.step_seconds
     rows = [
         (row.precision, row.steps, f"{row.time_shift:g}", interval(row.conditional_accuracy),
-         interval(row.frechet_distance, 2),
+         interval(row.frechet_distance, 2), f"{1000 * row.steps * per_step[row.precision]:.0f}",
          "**chosen**" if row == report.chosen else ("eligible" if row.eligible else ""))
         for row in [report.reference, *report.candidates]
     ]  # fmt: skip
-    rows[0] = ("fp32 (the reference)", *rows[0][1:5], "")
+    rows[0] = ("fp32 (the reference)", *rows[0][1:6], "")
     held = [
         (f"{row.precision}, {row.steps} steps, shift {row.time_shift:g}",
          f"**{interval(row.held_out_accuracy)}**", f"{row.held_out_ceiling:.4f}")
         for row in report.reported
     ]  # fmt: skip
     header = ["generator", "Euler steps", "time shift", "conditional accuracy (trained judge)",
-              "Fréchet distance", "choice"]  # fmt: skip
+              "Fréchet distance", "ms for 4 images (ONNX Runtime)", "choice"]  # fmt: skip
     return (
         f"{table(header, rows)}\n\nReported by the held-out converted ResNet-8 on other seeds "
         f"({report.samples_per_class} samples a class):\n\n"

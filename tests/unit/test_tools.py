@@ -94,5 +94,10 @@ def test_the_app_sampler_is_the_cheapest_eligible_setting_and_the_most_accurate_
         candidate("fp32", 8, 1.0, 0.76, 1.0, True),  # more accurate, but costlier than int8
         candidate("int8", 10, 1.0, 0.77, 1.0, True),
     ]
-    assert choose(rows, reference) == rows[2]
-    assert choose([replace(row, eligible=False) for row in rows], reference) == reference
+    per_step = {"int8": 0.6, "fp32": 1.0}
+    assert choose(rows, reference, per_step) == rows[2]
+    assert choose([replace(row, eligible=False) for row in rows], reference, per_step) == reference
+    # more int8 steps win where they take less time than fewer fp32 ones, and lose where not
+    rows = [candidate("fp32", 6, 0.5, 0.75, 1.0, True), candidate("int8", 8, 0.5, 0.75, 1.0, True)]
+    assert choose(rows, reference, {"int8": 0.64, "fp32": 1.0}) == rows[1]
+    assert choose(rows, reference, {"int8": 0.8, "fp32": 1.0}) == rows[0]

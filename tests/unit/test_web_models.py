@@ -117,7 +117,8 @@ def app_sampling_report(project: Path, graphs: dict[str, str], sample: SamplePar
     measured = Measurement(0.7, 0.68, 0.72)
     reference = Candidate("fp32", sample.steps, 1.0, measured, measured, False)
     chosen = Candidate("int8", 6, 2.0, measured, measured, True)
-    report = AppSampling(graphs, sample, 10, reference, [chosen], chosen, [])
+    per_step = {"fp32": 0.015, "int8": 0.011}
+    report = AppSampling(graphs, sample, 10, per_step, reference, [chosen], chosen, [])
     write_record(project / "reports/app_sampling.json", report)
     return chosen
 
