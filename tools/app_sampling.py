@@ -111,15 +111,16 @@ def step_seconds(batch: int, rounds: int, threads: int) -> dict[str, float]:
     return {precision: round(batch / rate, 6) for precision, rate in rates.items()}
 
 
+def seconds(row: Candidate, per_step: dict[str, float]) -> float:
+    """What a setting costs: its steps x its graph's seconds a step."""
+    return row.steps * per_step[row.precision]
+
+
 def choose(rows: list[Candidate], reference: Candidate, per_step: dict[str, float]) -> Candidate:
-    """The most accurate eligible row of the cheapest (steps x the graph's seconds a step) that
-    has one; the reference where none is eligible."""
-
-    def cost(row: Candidate) -> float:
-        return row.steps * per_step[row.precision]
-
-    for level in sorted({cost(row) for row in rows}):
-        group = [row for row in rows if row.eligible and cost(row) == level]
+    """The most accurate eligible row of the cheapest (by `seconds`) that has one; the
+    reference where none is eligible."""
+    for level in sorted({seconds(row, per_step) for row in rows}):
+        group = [row for row in rows if row.eligible and seconds(row, per_step) == level]
         if group:
             return max(group, key=lambda row: row.conditional_accuracy.value)
     return reference

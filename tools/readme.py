@@ -25,7 +25,7 @@ from pipeline.records import read_record
 from pipeline.schema import parse
 from tools.ablation import ABLATION, Ablation
 from tools.app_sampling import REPORT as APP_SAMPLING
-from tools.app_sampling import AppSampling
+from tools.app_sampling import AppSampling, seconds
 from tools.levers import LEVERS, Levers
 
 README = Path("README.md")
@@ -123,10 +123,9 @@ def app_sampling_table() -> str:
     if not APP_SAMPLING.is_file():
         return "_No choice made yet: `python -m tools.app_sampling`._"
     report = read_record(AppSampling, APP_SAMPLING, "python -m tools.app_sampling")
-    per_step = report.step_seconds
     rows = [
         (row.precision, row.steps, f"{row.time_shift:g}", interval(row.conditional_accuracy),
-         interval(row.frechet_distance, 2), f"{1000 * row.steps * per_step[row.precision]:.0f}",
+         interval(row.frechet_distance, 2), f"{1000 * seconds(row, report.step_seconds):.0f}",
          "**chosen**" if row == report.chosen else ("eligible" if row.eligible else ""))
         for row in [report.reference, *report.candidates]
     ]  # fmt: skip

@@ -56,7 +56,7 @@ REPA_OFF = AlignmentParams(weight=0.0, depth=2, projector_width=256)
 # measured against cpu-v3 by the held-out judge: 0.630 against 0.574, CAS 0.79 against 0.73
 REPA = replace(REPA_OFF, weight=0.5)
 # twice the weight: held-out 0.694 against 0.630, and no further at 2.0 (0.693), where the
-# precision and the Fréchet distance in the held-out judge's features get worse
+# precision (held-out judge's features) and the Fréchet distance get worse
 REPA_1 = replace(REPA_OFF, weight=1.0)
 
 CIFAR10 = DataParams(dataset="cifar10", species=None, classes=None, other_class=False,
