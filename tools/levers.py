@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.project import paths
+from pipeline.quality.cas import ClassificationAccuracyScore
 from pipeline.quality.judge import Judgement
 from pipeline.quality.statistics import Measurement
 from pipeline.records import write_record
@@ -41,6 +42,9 @@ class LeverRow:
     held_out_worst_class: str
     held_out_worst: float
     cas_ratio: float | None  # None: CAS was off in that run
+    cas_worst_class: str | None  # the lowest share of what real images teach, class by class
+    cas_worst: float | None  # its test accuracy trained on samples
+    cas_worst_real: float | None  # and trained on as many real images
     precision: Measurement | None  # in the held-out classifier's features
     recall: Measurement | None
     trained_judge: Measurement  # conditional accuracy by the trained classifier
@@ -60,6 +64,12 @@ def lever_params(record: dict) -> dict[str, Any]:
     return {key: value for key, value in params.items() if key.startswith(LEVER_PARAMS)}
 
 
+def least_taught(cas: ClassificationAccuracyScore) -> str:
+    """The class whose samples teach the smallest share of what as many real images teach."""
+    generated, real = cas.generated_per_class, cas.real_per_class
+    return min(generated, key=lambda c: generated[c].value / max(real[c].value, 1e-9))
+
+
 def row(name: str, record: dict, control: dict[str, Any]) -> LeverRow:
     params = lever_params(record)
     verdicts = metric(record, "validate")
@@ -70,6 +80,8 @@ def row(name: str, record: dict, control: dict[str, Any]) -> LeverRow:
     per_class = held.conditional_accuracy_per_class
     worst = min(per_class, key=lambda c: per_class[c].value)
     pr = held.precision_recall
+    cas = judged.cas
+    cas_worst = least_taught(cas) if cas else None
     return LeverRow(
         name=name,
         changed={k: yaml_value(v) for k, v in params.items() if control.get(k) != v},
@@ -78,7 +90,10 @@ def row(name: str, record: dict, control: dict[str, Any]) -> LeverRow:
         held_out_ceiling=held.ceiling,
         held_out_worst_class=worst,
         held_out_worst=per_class[worst].value,
-        cas_ratio=judged.cas.ratio if judged.cas else None,
+        cas_ratio=cas.ratio if cas else None,
+        cas_worst_class=cas_worst,
+        cas_worst=cas.generated_per_class[cas_worst].value if cas and cas_worst else None,
+        cas_worst_real=cas.real_per_class[cas_worst].value if cas and cas_worst else None,
         precision=pr.precision if pr else None,
         recall=pr.recall if pr else None,
         trained_judge=judged.conditional_accuracy,

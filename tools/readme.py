@@ -326,6 +326,8 @@ def levers_table() -> str:
          f"{each.held_out.ci95_low / each.held_out_ceiling:.2f}",
          f"{each.held_out_worst_class} {each.held_out_worst:.2f}",
          "—" if each.cas_ratio is None else f"{each.cas_ratio:.2f}",
+         "—" if each.cas_worst_class is None else
+         f"{each.cas_worst_class} {each.cas_worst:.2f} (real {each.cas_worst_real:.2f})",
          "—" if each.precision is None else interval(each.precision),
          "—" if each.recall is None else interval(each.recall),
          interval(each.trained_judge),
@@ -333,8 +335,8 @@ def levers_table() -> str:
         for each in found
     ]  # fmt: skip
     header = ["experiment", "params changed (vs the first row)", "training images",
-              "held-out judge (95%)", "low end / its ceiling", "its worst class",
-              "CAS ratio", "precision", "recall", "trained judge (95%)", "gates"]  # fmt: skip
+              "held-out judge (95%)", "low end / its ceiling", "its worst class", "CAS ratio",
+              "CAS worst class", "precision", "recall", "trained judge (95%)", "gates"]  # fmt: skip
     return table(header, rows)
 
 

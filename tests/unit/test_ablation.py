@@ -116,19 +116,31 @@ def test_the_levers_are_judged_by_the_held_out_instruments(
             "judge": "models/resnet8.onnx", "ceiling": 0.75, "conditional_accuracy": measured,
             "conditional_accuracy_per_class": {"cat": measured, "dog": {**measured, "value": 0.1}},
         }  # fmt: skip
+        if name == "stem":  # cat teaches 0.30 of its real 0.50; dog 0.20 of 0.25
+            m = {"cat": (0.30, 0.50), "dog": (0.20, 0.25)}
+            data["generator"]["cas"] = {
+                "samples_per_class": 5, "epochs": 1, "ratio": 0.62,
+                "generated": {**measured, "value": 0.25}, "real": {**measured, "value": 0.40},
+                "generated_per_class": {c: {**measured, "value": g} for c, (g, _) in m.items()},
+                "real_per_class": {c: {**measured, "value": r} for c, (_, r) in m.items()},
+            }  # fmt: skip
         records[name]["params"]["params.yaml"]["data"]["train_dit"]["train"] = {
             "steps": 100 if name == "control" else 200, "batch_size": 32,
         }  # fmt: skip
     found = levers.rows(records, ["control", "stem=with a stem"])
     assert found[1].changed["train_dit.train.steps"] == "200"
     assert (found[1].held_out_worst_class, found[1].held_out_worst) == ("dog", 0.1)
-    assert found[1].cas_ratio is None and found[1].recall is None  # not measured in that run
+    assert found[0].cas_ratio is None and found[0].cas_worst_class is None  # CAS was off
+    assert found[1].recall is None  # not measured in that run
+    assert (found[1].cas_ratio, found[1].cas_worst_class) == (0.62, "cat")
     report = tmp_path / "levers.json"
     write_record(report, levers.Levers(tuple(found)))
     monkeypatch.setattr(readme, "LEVERS", report)
     text = readme.levers_table()
     assert "| `with a stem` |" in text
-    assert "| 2x | 0.450 (0.420–0.480) | 0.56 | dog 0.10 | — |" in text
+    assert "| 2x | 0.450 (0.420–0.480) |" in text
+    assert "| 0.450 (0.420–0.480) | 0.56 | dog 0.10 | 0.62 | cat 0.30 (real 0.50) | — |" in text
+    assert "| 1x | 0.300 (0.270–0.330) | 0.36 | dog 0.10 | — | — | — |" in text
     assert "**fails** generator_frechet_distance" in text
     records["control"]["metrics"]["metrics/validate.json"]["data"]["generator"]["held_out"] = None
     with pytest.raises(SystemExit, match="control: no held-out judgement"):
