@@ -88,12 +88,24 @@ def trained_rows(recorded: Recorded) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
+def guided_over() -> str:
+    """' over [a, b]' where `validate` ran with guidance over part of the flow only (the params
+    dvc.lock says it ran with), else ''."""
+    document = read_document(LOCK)["stages"]["validate"]["params"]["params.yaml"]["sample"]
+    start, end = document.get("guidance_interval", (0.0, 1.0))
+    return "" if (start, end) == (0.0, 1.0) else f" over [{start:g}, {end:g}]"
+
+
+def guidance(judged: Judgement) -> str:
+    return f"guidance {judged.guidance_scale:g}{guided_over()}"
+
+
 def held_out_rows(judged: Judgement) -> list[tuple[str, str, str]]:
     held = judged.held_out
     if held is None:
         return []
     return [(f"the same samples, held-out judge (`{held.judge}`, took no part)",
-             f"guidance {judged.guidance_scale:g}",
+             guidance(judged),
              f"**{interval(held.conditional_accuracy)}** (the judge on real test images: "
              f"{held.ceiling})")]  # fmt: skip
 
@@ -170,12 +182,13 @@ def generator_rows() -> list[tuple[str, str, str]]:
          f"{trained.final_loss:.3f}"),
         (f"generator conditional accuracy (trained classifier judge, {judged.samples:,} samples, "
          f"{judged.solver} {judged.steps} steps)",
-         f"guidance {judged.guidance_scale:g}",
+         guidance(judged),
          f"**{interval(accuracy)}** (the judge on real test images: "
          f"{recorded.train_classifier.test.accuracy})"),
         *held_out_rows(judged),
         *fidelity_rows(judged),
-        ("conditional accuracy over the guidance sweep", "guidance: accuracy", sweep),
+        ("conditional accuracy over the guidance sweep", f"guidance{guided_over()}: accuracy",
+         sweep),
         ("Fréchet distance on classifier features", f"{judged.samples:,} samples vs as many "
          "real test images", f"{interval(distance, 2)} (real-vs-real floor "
          f"{judged.frechet_distance_real_floor:.2f})"),
