@@ -72,6 +72,10 @@ def test_the_browser_apps_form_starts_as_the_pipeline_samples_until_the_manifest
     defaults = dict(re.findall(r"^\s+(\w+): '([^']*)',$", form, flags=re.MULTILINE))
     sample = yaml.safe_load((ROOT / "params.yaml").read_text())["sample"]
     assert float(defaults["guidance"]) == sample["guidance_scale"]
+    interval = re.search(
+        r"DEFAULT_GUIDANCE_INTERVAL: \[number, number\] = \[([\d.]+), ([\d.]+)\];", form
+    )
+    assert interval and [float(x) for x in interval.groups()] == sample["guidance_interval"]
     assert int(defaults["steps"]) == sample["steps"]
     assert float(defaults["shift"]) == sample["time_shift"]
     assert sample["solver"] == "euler"

@@ -28,12 +28,15 @@ export const DEFAULT_BATCH = 4;
 
 /** What the fields hold until the manifest's sampling record arrives, and where it says nothing. */
 export const DEFAULT_TEXTS: Record<NumberKey, string> = {
-  guidance: '6',
+  guidance: '8',
   steps: '20',
   seed: '0',
   batch: String(DEFAULT_BATCH),
   shift: '1',
 };
+
+/** The flow times guidance applies over until the manifest's sampling record says (no field). */
+export const DEFAULT_GUIDANCE_INTERVAL: [number, number] = [0.15, 0.8];
 
 /** The fields' texts with the manifest's sampling settings in place of the defaults. */
 export function textsFor(sampling?: Sampling): Record<NumberKey, string> {

@@ -4,7 +4,7 @@
  */
 
 import { useEffect, useState } from 'react';
-import { NUMBER_FIELDS, parseNumber, textsFor, type NumberKey } from '../generateForm';
+import { DEFAULT_GUIDANCE_INTERVAL, NUMBER_FIELDS, parseNumber, textsFor, type NumberKey } from '../generateForm';
 import type { Sampling } from '../manifest';
 import type { Solver } from '../sampler';
 
@@ -70,7 +70,7 @@ export function useGenerateForm(sampling?: Sampling): GenerateForm {
         label,
         solver,
         guidance: parsed.guidance.value!,
-        guidanceInterval: sampling?.guidance_interval ?? [0, 1],
+        guidanceInterval: sampling?.guidance_interval ?? DEFAULT_GUIDANCE_INTERVAL,
         steps: parsed.steps.value!,
         shift: parsed.shift.value!,
         seed: parsed.seed.value!,
