@@ -71,6 +71,14 @@ def test_a_preset_runs_every_stage_at_its_own_shapes_down_to_the_app_and_the_hub
     validate = project.metrics("validate")
     assert validate["passed"] is True, validate["failing"]
     assert list(validate["generator"]["conditional_accuracy_per_class"]) == list(test.class_names)
+    card = (project.path / "reports/model_card.md").read_text()
+    assert f"A classifier and a generator of {len(test.class_names)} classes" in card
+    if params["data"]["dataset"] == "oxford_pets":  # the archives' odd files, named and skipped
+        provenance = json.loads((project.path / "reports/provenance.json").read_text())
+        assert provenance["unreadable"][0].startswith("images/Sphynx_0.jpg")
+        # other classes than the converted model's: no gain over it to measure
+        gain = validate["gates"]["trained_gain"]
+        assert gain["problem"].startswith("not applicable"), gain
 
     # the champions are the files this run wrote
     mlflow.set_tracking_uri(store)
